@@ -1,0 +1,1 @@
+"""SQLite storage adapter (aiosqlite, WAL): migrations and one module per aggregate."""
