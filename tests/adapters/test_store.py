@@ -1,0 +1,185 @@
+"""The SQLite adapter: migrations, WAL, batched writes that survive kill -9, queries."""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from ivr_agent.errors import StorageError
+from ivr_agent.store import calls as store
+from ivr_agent.store.db import open_db, parse_utc_text, utc_text
+
+
+class State(enum.Enum):
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class FakeCall:
+    call_id: str
+    state: State = State.CONNECTED
+    caller_number: str = "13800138000"
+    caller_name: str = "张三"
+    dialed_number: str = "95000"
+    queue: str = "support"
+    agent: str = "agent1"
+    started_at: float | None = 1_764_000_000.25
+    answered_at: float | None = None
+    queued_at: float | None = None
+    agent_connected_at: float | None = None
+    ended_at: float | None = None
+    hold_time: float | None = None
+    talk_time: float | None = None
+    disposition: State | None = None
+    hangup_cause: int | None = None
+    hangup_cause_txt: str = ""
+    reconciled: bool = False
+    updated_at: float = 1_764_000_001.0
+
+
+def test_utc_text_round_trip() -> None:
+    assert utc_text(0.5) == "1970-01-01T00:00:00.500000Z"
+    assert parse_utc_text("1970-01-01T00:00:00.500000Z") == 0.5
+    assert parse_utc_text("1970-01-01T08:00:00+08:00") == 0.0
+    assert parse_utc_text("1970-01-01T00:00:01") == 1.0
+    assert utc_text(None) is None
+
+
+async def test_open_is_wal_and_migrations_are_idempotent(db_path: Path) -> None:
+    conn = await open_db(db_path)
+    mode = await (await conn.execute("PRAGMA journal_mode")).fetchone()
+    version = await (await conn.execute("PRAGMA user_version")).fetchone()
+    await conn.close()
+    assert mode is not None
+    assert mode[0] == "wal"
+    assert version is not None
+    assert version[0] >= 1
+    conn = await open_db(db_path)  # second open: nothing to migrate, no error
+    await conn.close()
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    conn = await open_db(db_path)
+    await conn.execute("PRAGMA user_version = 999")
+    await conn.close()
+    with pytest.raises(StorageError, match="newer than this ivr-agent knows"):
+        await open_db(db_path)
+
+
+async def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="cannot open database"):
+        await open_db(tmp_path / "file" / "db.sqlite")
+
+
+async def test_batch_coalesces_calls_and_keeps_every_event(db_path: Path) -> None:
+    conn = await open_db(db_path)
+    s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
+    call = FakeCall("1764000000.1")
+    for i in range(5):
+        s.put_call(replace(call, updated_at=1_764_000_001.0 + i))
+        s.put_event(store.TimelineEntry(call.call_id, 1_764_000_000.0 + i, f"E{i}", "u", {"i": i}))
+    s.put_call(replace(call, state=State.ENDED, ended_at=1_764_000_009.0, disposition=State.ENDED))
+    assert s.pending == 6
+    assert await s.flush() == 6
+    assert await s.flush() == 0
+    rows = await store.list_calls(conn)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["caller_name"] == "张三"
+    assert row["state"] == "ended"
+    assert row["disposition"] == "ended"
+    assert row["ended_at"] == "2025-11-24T16:00:09.000000Z"
+    assert row["reconciled"] is False
+    one = await store.get_call(conn, call.call_id)
+    assert one is not None
+    timeline = one["timeline"]
+    assert isinstance(timeline, list)
+    assert [t["kind"] for t in timeline] == ["E0", "E1", "E2", "E3", "E4"]
+    assert timeline[2]["detail"] == {"i": 2}
+    assert await store.get_call(conn, "nope") is None
+    assert await store.open_call_ids(conn) == []
+    await conn.close()
+
+
+async def test_list_filters_and_orders(db_path: Path) -> None:
+    conn = await open_db(db_path)
+    s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
+    for i in range(10):
+        s.put_call(FakeCall(f"c{i}", started_at=1000.0 + i))
+    await s.flush()
+    rows = await store.list_calls(conn, since=1005.0, limit=3)
+    assert [r["call_id"] for r in rows] == ["c9", "c8", "c7"]
+    assert len(await store.list_calls(conn, since=1005.0)) == 5
+    assert sorted(await store.open_call_ids(conn)) == sorted(f"c{i}" for i in range(10))
+    await conn.close()
+
+
+async def test_failed_flush_keeps_rows_for_retry(db_path: Path) -> None:
+    conn = await open_db(db_path)
+    s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
+    s.put_call(FakeCall("keep", hangup_cause=16))
+    await conn.execute("DROP TABLE call_events")
+    s.put_event(store.TimelineEntry("keep", 1.0, "Hangup", "u", {}))
+    with pytest.raises(StorageError, match="flush of 2 rows failed"):
+        await s.flush()
+    assert s.pending == 2
+    await conn.close()
+
+
+def test_committed_rows_survive_kill_9(db_path: Path) -> None:
+    """A writer flushes 200 calls, reports it, then is SIGKILLed mid-way through more work."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_store import FakeCall
+        from ivr_agent.store.db import open_db
+        from ivr_agent.store.calls import CallStore
+        from ivr_agent import logs
+        logs.configure(fmt="json")  # logs to stderr; stdout is our channel
+
+        async def main():
+            conn = await open_db({str(db_path)!r})
+            s = CallStore(conn, flush_interval=0.01, flush_max_rows=10_000)
+            for i in range(200):
+                s.put_call(FakeCall(f"k{{i}}"))
+            await s.flush()
+            print("flushed", flush=True)
+            i = 200
+            while True:  # keep writing until killed
+                s.put_call(FakeCall(f"k{{i}}"))
+                i += 1
+                if i % 50 == 0:
+                    await s.flush()
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "flushed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        ids = {r[0] for r in conn.execute("SELECT call_id FROM calls")}
+        assert {f"k{i}" for i in range(200)} <= ids
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
