@@ -1,0 +1,33 @@
+"""Prompts are re-rendered only when missing or when their text changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr_agent.errors import LabError
+from ivr_agent.lab import prompts
+
+
+def test_texts_live_in_one_place() -> None:
+    assert set(prompts.PROMPTS) == {"silent-line", "talk", "agent-greeting"}
+    assert prompts.PROMPTS["silent-line"].startswith("对不起")
+
+
+def test_stale_until_stamped(tmp_path: Path) -> None:
+    texts = {"hello": "你好"}
+    assert prompts.stale_prompts(tmp_path, texts) == ["hello"]
+    (tmp_path / "hello.wav").write_bytes(b"RIFF")
+    (tmp_path / ".hello.sha256").write_text(prompts._stamp("你好") + "\n", encoding="utf-8")
+    assert prompts.stale_prompts(tmp_path, texts) == []
+    assert prompts.stale_prompts(tmp_path, {"hello": "您好"}) == ["hello"]
+
+
+def test_missing_tools_fail_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda _tool: None)
+    assert prompts.render_prompts(tmp_path, {}) == []
+    with pytest.raises(LabError, match="espeak-ng, sox"):
+        prompts.render_prompts(tmp_path, {"hello": "你好"})
