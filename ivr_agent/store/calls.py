@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -15,6 +16,7 @@ import structlog
 
 from ivr_agent.errors import StorageError
 from ivr_agent.store.db import utc_text
+from ivr_agent.store.snapshot import call_to_json
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +40,7 @@ COLUMNS = (
     "hangup_cause_txt",
     "reconciled",
     "updated_at",
+    "snapshot",
 )
 _TIME_COLUMNS = frozenset(
     {"started_at", "answered_at", "queued_at", "agent_connected_at", "ended_at", "updated_at"}
@@ -46,6 +49,8 @@ _UPSERT = (
     f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     f"ON CONFLICT(call_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 )
+# What queries return: everything but the internal snapshot.
+_PUBLIC = ", ".join(COLUMNS[:-1])
 _INSERT_EVENT = (
     "INSERT INTO call_events (call_id, at, kind, uniqueid, detail) VALUES (?, ?, ?, ?, ?)"
 )
@@ -70,7 +75,7 @@ class TimelineEntry:
 def call_row(call: object) -> tuple[object, ...]:
     """Map a domain Call onto the calls table's columns (enums by value, times as UTC text)."""
     values: list[object] = []
-    for column in COLUMNS:
+    for column in COLUMNS[:-1]:
         value = getattr(call, column)
         if column in _TIME_COLUMNS:
             value = utc_text(value)
@@ -79,6 +84,7 @@ def call_row(call: object) -> tuple[object, ...]:
         elif isinstance(value, bool):
             value = int(value)
         values.append(value)
+    values.append(call_to_json(call))
     return tuple(values)
 
 
@@ -95,18 +101,20 @@ class CallStore:
         self._conn = conn
         self._interval = flush_interval
         self._max_rows = flush_max_rows
-        self._calls: dict[str, tuple[object, ...]] = {}
+        # Latest version of each call since the last flush: rows are built once, at flush time.
+        self._calls: dict[str, CallLike] = {}
         self._events: list[tuple[object, ...]] = []
         self._wake = asyncio.Event()
         self.rows_written = 0
         self.flushes = 0
+        self._stopping = False
 
     @property
     def pending(self) -> int:
         return len(self._calls) + len(self._events)
 
     def put_call(self, call: CallLike) -> None:
-        self._calls[call.call_id] = call_row(call)
+        self._calls[call.call_id] = call
         if self.pending >= self._max_rows:
             self._wake.set()
 
@@ -120,7 +128,8 @@ class CallStore:
         """Commit everything buffered in one transaction; returns rows written."""
         if not self.pending:
             return 0
-        calls, self._calls = list(self._calls.values()), {}
+        pending_calls, self._calls = self._calls, {}
+        calls = [call_row(c) for c in pending_calls.values()]
         events, self._events = self._events, []
         started = time.perf_counter()
         try:
@@ -132,14 +141,18 @@ class CallStore:
                     await self._conn.executemany(_UPSERT, calls)
                 await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await asyncio.shield(self._rollback())
                 raise
-        except sqlite3.Error as err:
-            # Put the batch back so nothing is lost; the next flush retries it.
-            for row in calls:
-                self._calls.setdefault(str(row[0]), row)
+        except BaseException as err:
+            # Put the batch back (newer versions of a call win) so nothing is lost, whether
+            # SQLite failed or the flush was cancelled; the next flush retries it.
+            for call_id, call in pending_calls.items():
+                self._calls.setdefault(call_id, call)
             self._events[:0] = events
-            raise StorageError(f"flush of {len(calls) + len(events)} rows failed: {err}") from err
+            if isinstance(err, sqlite3.Error):
+                n = len(calls) + len(events)
+                raise StorageError(f"flush of {n} rows failed: {err}") from err
+            raise
         n = len(calls) + len(events)
         self.rows_written += n
         self.flushes += 1
@@ -148,9 +161,20 @@ class CallStore:
         )
         return n
 
+    async def _rollback(self) -> None:
+        # No transaction may be open (BEGIN itself failed): nothing to undo then.
+        with contextlib.suppress(sqlite3.Error):
+            await self._conn.execute("ROLLBACK")
+
+    def stop(self) -> None:
+        """Ask `run()` to do a last flush and return."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Flush loop, owned by the app's TaskGroup. Errors are logged and retried."""
-        while True:
+        """Flush loop, owned by the app's TaskGroup; returns after `stop()` and a last flush.
+        Errors are logged and retried."""
+        while not self._stopping:
             try:
                 async with asyncio.timeout(self._interval):
                     await self._wake.wait()
@@ -162,6 +186,7 @@ class CallStore:
             except StorageError as err:
                 log.exception("db_flush_failed", error=str(err), pending=self.pending)
                 await asyncio.sleep(min(1.0, self._interval * 10))
+        await self.flush()
 
 
 def _row_dict(
@@ -177,7 +202,7 @@ async def list_calls(
     conn: aiosqlite.Connection, *, since: float | None = None, limit: int = 100
 ) -> list[dict[str, object]]:
     """Newest first. `since` filters on started_at (epoch seconds)."""
-    sql = f"SELECT {', '.join(COLUMNS)} FROM calls"
+    sql = f"SELECT {_PUBLIC} FROM calls"
     params: list[object] = []
     if since is not None:
         sql += " WHERE started_at >= ?"
@@ -190,9 +215,7 @@ async def list_calls(
 
 async def get_call(conn: aiosqlite.Connection, call_id: str) -> dict[str, object] | None:
     """One call with its timeline (oldest first), or None."""
-    async with conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM calls WHERE call_id = ?", (call_id,)
-    ) as cur:
+    async with conn.execute(f"SELECT {_PUBLIC} FROM calls WHERE call_id = ?", (call_id,)) as cur:
         row = await cur.fetchone()
         if row is None:
             return None
@@ -211,4 +234,10 @@ async def get_call(conn: aiosqlite.Connection, call_id: str) -> dict[str, object
 async def open_call_ids(conn: aiosqlite.Connection) -> list[str]:
     """Calls the database still thinks are in progress (e.g. after a kill -9)."""
     async with conn.execute("SELECT call_id FROM calls WHERE ended_at IS NULL") as cur:
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def open_calls(conn: aiosqlite.Connection) -> list[str]:
+    """Snapshots (JSON) of the calls the database still thinks are in progress."""
+    async with conn.execute("SELECT snapshot FROM calls WHERE ended_at IS NULL") as cur:
         return [str(r[0]) for r in await cur.fetchall()]

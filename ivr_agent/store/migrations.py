@@ -43,4 +43,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX call_events_call ON call_events(call_id, id);
         """,
     ),
+    (
+        2,
+        """
+        -- The full domain Call as JSON, so that a restarted service can adopt calls still live
+        -- in Asterisk (after a kill -9) without losing what it already knew about them.
+        ALTER TABLE calls ADD COLUMN snapshot TEXT NOT NULL DEFAULT '{}';
+        """,
+    ),
 )

@@ -1,0 +1,655 @@
+"""AMI adapter: panoramisk 1.4's Manager driving our own protocol, behind a small typed API.
+
+What panoramisk 1.4 gets wrong for us, and what replaces it here (house-style §5):
+
+* `connect()` resolving is not "logged in": `ready` means Login answered Success *and*
+  `FullyBooted` seen. A refused Login is fatal (no reconnect loop hammering the PBX).
+* Its parser decodes each TCP read alone (`errors='ignore'`: a CJK character split by a read is
+  lost), returns `Message` whose typo'd attributes read as `''`, and caps at ~70k events/s.
+  `_AmiProtocol` (passed to the Manager as its `protocol_factory`) parses with `amiframes`
+  into plain dicts, routes replies by ActionID itself and puts events straight into a bounded
+  queue; no user code runs inside `data_received`.
+* Its actions have no timeout and its reply-completion guesses hang on `QueueAdd` ("Added
+  interface to queue") and on `Originate` ("successfully queued"). Here every action has a
+  deadline and a typed error; single-reply actions complete on the first `Response`.
+* It re-sends unanswered actions after a reconnect (Originate included). Here in-flight actions
+  fail with `AmiDisconnected` when the link drops and nothing is ever re-sent.
+* Its pinger never checks the reply and its reconnect delay is a fixed integer that `close()`
+  cannot cancel. Here a Ping with a deadline detects a dead link; reconnects back off
+  exponentially with jitter; `close()` cancels the timer and a `closing` flag in the Manager's
+  `connect()` stops any attempt that still fires.
+
+The event queue carries, in order with Asterisk's events, lifecycle markers the consumer resyncs
+on: `{"Event": "IvrAgentConnected"}` each time the link becomes ready and
+`{"Event": "IvrAgentDisconnected", "Reason": ...}` when a ready link drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import structlog
+from panoramisk import Manager
+
+from ivr_agent.amiframes import Frame, FrameReader, Malformed
+from ivr_agent.config import AmiConfig
+from ivr_agent.errors import AmiActionFailed, AmiDisconnected, AmiNotReady, AmiTimeout
+
+__all__ = ["CONNECTED", "DISCONNECTED", "AmiClient", "AmiStats", "Frame", "backoff_delay"]
+
+_log = structlog.get_logger(__name__)
+
+CONNECTED = "IvrAgentConnected"
+DISCONNECTED = "IvrAgentDisconnected"
+_SUCCESS = frozenset({"Success", "Follows", "Goodbye"})
+# Queue slots kept beyond the event bound for lifecycle markers: when events are being dropped,
+# losing an IvrAgentConnected too would leave the consumer unaware that it must resync.
+_MARKER_ROOM = 8
+_LOG_EVERY = 5.0  # seconds between two lines of a repeated warning (drops, malformed frames)
+_CLOSE_WAIT = 1.0  # how long close() lets the socket and tasks finish before giving up
+_ABANDONED_MAX = 256
+_SINGLE, _LIST, _LOGIN = 0, 1, 2
+
+
+@dataclass(slots=True)
+class AmiStats:
+    """Counters since the client was created."""
+
+    events_in: int = 0  # events received from Asterisk, dropped ones included
+    events_dropped: int = 0  # lost because the queue was full
+    malformed: int = 0  # frames skipped as unparseable
+    connects: int = 0  # times the link became ready
+    reconnects: int = 0  # connection attempts after the first
+    pings_failed: int = 0  # pings unanswered in time; each one forced a reconnect
+    actions_sent: int = 0
+    actions_timed_out: int = 0
+
+
+def backoff_delay(
+    attempt: int, low: float, high: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Delay before reconnect `attempt` (0-based): doubling from `low`, capped at `high`, with
+    "equal jitter" (half fixed, half random) so services restarted together spread out."""
+    cap = min(high, low * 2.0 ** min(attempt, 32))
+    return max(low, cap / 2 + rand() * cap / 2)
+
+
+class _Throttle:
+    """Allow one log line now, then at most one per `every` seconds, counting what it held back."""
+
+    __slots__ = ("every", "next_at", "suppressed")
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.next_at = 0.0
+        self.suppressed = 0
+
+    def allow(self) -> int | None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.suppressed += 1
+            return None
+        held, self.suppressed = self.suppressed, 0
+        self.next_at = now + self.every
+        return held
+
+
+class _Pending:
+    __slots__ = ("action", "frames", "future", "kind")
+
+    def __init__(self, action: str, kind: int, future: asyncio.Future[list[Frame]]) -> None:
+        self.action = action
+        self.kind = kind
+        self.future = future
+        self.frames: list[Frame] = []
+
+
+class _AmiProtocol(asyncio.Protocol):
+    """One AMI connection: parse, route replies to their waiters, enqueue events. Nothing else
+    runs in `data_received`, so no consumer error can break the connection."""
+
+    def __init__(self, client: AmiClient) -> None:
+        self._client = client
+        self._reader = FrameReader()
+        self._queue = client.queue
+        self._limit = client._event_limit
+        self._stats = client.stats
+        self.factory = client._manager  # the attribute panoramisk's protocol has
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[str, _Pending] = {}
+        self.abandoned: dict[str, None] = {}  # timed-out list actions: drop their late events
+        self.logged_in = self.booted = self.ready = False
+        self.ready_event = asyncio.Event()
+        self.reason: str | None = None  # why we closed it ourselves
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def version(self) -> str | None:
+        return self._reader.version
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._client._on_connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        queue, limit, stats = self._queue, self._limit, self._stats
+        for frame in self._reader.feed(data):
+            if isinstance(frame, Malformed):
+                self._client._on_malformed(frame)
+                continue
+            aid = frame.get("ActionID")
+            if aid is not None and (self.pending or self.abandoned) and self._route(aid, frame):
+                continue
+            event = frame.get("Event")
+            if event is None:
+                _log.debug("ami_response_unmatched", action_id=aid)
+                continue
+            stats.events_in += 1
+            if queue.qsize() < limit:
+                queue.put_nowait(frame)
+            else:
+                self._client._on_dropped(event)
+            if event == "FullyBooted":
+                self.booted = True
+                self._client._check_ready(self)
+            elif event == "Shutdown":
+                # Asterisk is stopping or restarting and will close the socket; start the
+                # reconnect schedule now rather than wait for it (panoramisk does the same).
+                self.close("shutdown")
+
+    def _route(self, aid: str, frame: Frame) -> bool:
+        """Deliver a frame to the action waiting for it; False: not ours, treat as an event."""
+        p = self.pending.get(aid)
+        if p is None:
+            if aid in self.abandoned:
+                if frame.get("EventList", "").lower() == "complete":
+                    del self.abandoned[aid]
+                return True
+            return False  # e.g. OriginateResponse after its action completed: an event
+        is_response = "Response" in frame
+        if p.kind == _LOGIN:
+            if not is_response:
+                return False
+            del self.pending[aid]
+            self._client._on_login_reply(self, frame)
+            return True
+        listing = frame.get("EventList", "").lower()
+        if p.kind == _LIST:
+            p.frames.append(frame)
+            if is_response:
+                done = frame["Response"] not in _SUCCESS or listing != "start"
+            else:
+                done = listing == "complete"
+            if not done:
+                return True
+        else:
+            if not is_response:
+                return False
+            p.frames.append(frame)
+            if listing == "start":
+                # A list action sent with send(): its events would leak into the event queue.
+                _log.warning("ami_list_action_via_send", action=p.action, action_id=aid)
+                self.abandon(aid)
+        del self.pending[aid]
+        if not p.future.done():
+            p.future.set_result(p.frames)
+        return True
+
+    def submit(self, aid: str, action: str, fields: Mapping[str, str], kind: int) -> _Pending:
+        if self.transport is None:
+            raise AmiNotReady(f"{action}: not connected")
+        p = _Pending(action, kind, asyncio.get_running_loop().create_future())
+        self.pending[aid] = p
+        lines = [f"{key}: {value}\r\n" for key, value in fields.items()]
+        self.transport.write(f"{''.join(lines)}ActionID: {aid}\r\n\r\n".encode())
+        return p
+
+    def abandon(self, aid: str) -> None:
+        self.abandoned[aid] = None
+        if len(self.abandoned) > _ABANDONED_MAX:
+            del self.abandoned[next(iter(self.abandoned))]
+
+    @property
+    def usable(self) -> bool:
+        return self.ready and self.reason is None and not self.lost.done()
+
+    def close(self, reason: str = "closed") -> None:
+        """Close gracefully (panoramisk's Manager.close() calls this too)."""
+        self.reason = self.reason or reason
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reason:
+            reason = self.reason
+        elif exc is not None:
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            reason = "closed by Asterisk"
+        for aid, p in self.pending.items():
+            if not p.future.done():
+                why = f"{p.action} {aid}: AMI connection lost ({reason}); not re-sent"
+                p.future.set_exception(AmiDisconnected(why))
+        self.pending.clear()
+        self.lost.set_result(None)
+        self._client._on_connection_lost(self, reason)
+
+
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk ships no type hints
+    """panoramisk's Manager: its connect() and close() plumbing, with our protocol factory and
+    our own answers to connect failure, reconnect and replay."""
+
+    def __init__(self, client: AmiClient, cfg: AmiConfig) -> None:
+        super().__init__(
+            host=cfg.host,
+            port=cfg.port,
+            protocol_factory=functools.partial(_AmiProtocol, client),
+            forgetable_actions=(),  # moot: our protocol never queues actions for replay
+        )
+        self.closing = False
+        self.connect_task: asyncio.Task[Any] | None = None
+        self._client = client
+        self._connect_timeout = cfg.connect_timeout
+        self._connect_timer: asyncio.TimerHandle | None = None
+
+    def connect(self, *_args: Any, **_kwargs: Any) -> asyncio.Task[Any] | None:
+        # panoramisk's close() cannot cancel a reconnect that is already scheduled with
+        # call_later, so whatever timer fires late, this flag has the last word.
+        if self.closing:
+            _log.debug("ami_connect_skipped_closing")
+            return None
+        task: asyncio.Task[Any] = super().connect()
+        self.connect_task = task
+        # panoramisk's connect has no deadline; a black-holed PBX would hold it for minutes.
+        self._connect_timer = self.loop.call_later(self._connect_timeout, task.cancel)
+        return task
+
+    def connection_made(self, f: asyncio.Task[Any]) -> None:
+        # The connect task's done-callback (panoramisk's name for it). On success the protocol
+        # has already taken over (and sent Login); panoramisk's own Login, pinger and fixed
+        # integer reconnect delay stay unused.
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        self.connect_task = None
+        if f.cancelled():
+            if not self.closing:
+                self._client._on_connect_failed(f"connect timeout after {self._connect_timeout}s")
+            return
+        exc = f.exception()
+        if exc is not None:
+            self._client._on_connect_failed(f"{type(exc).__name__}: {exc}")
+
+    async def send_awaiting_actions(self, *_args: Any) -> None:
+        # panoramisk registers this on FullyBooted to re-send actions that were unanswered when
+        # the link dropped (Originate included: a second call). Never.
+        self.awaiting_actions.clear()
+
+
+class AmiClient:
+    """The service's only way to talk to Asterisk. See the module docstring for the rules."""
+
+    def __init__(self, cfg: AmiConfig, secret: str, *, queue_size: int | None = None) -> None:
+        size = cfg.event_queue_size if queue_size is None else queue_size
+        if size < 1:
+            raise ValueError("queue_size must be >= 1")
+        self._event_limit = size
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=size + _MARKER_ROOM)
+        self.stats = AmiStats()
+        self._cfg = cfg
+        self._secret = secret
+        self._manager = _Manager(self, cfg)
+        self._protocol: _AmiProtocol | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconnect: asyncio.TimerHandle | None = None
+        self._attempt = 0
+        self._started = self._closing = False
+        self._failure: str | None = None  # fatal (authentication refused): no more reconnects
+        self._last_error = "not started"
+        self._waiters: list[asyncio.Future[None]] = []
+        self._ids = itertools.count(1)
+        self._id_prefix = f"ivr-{uuid.uuid4().hex[:8]}-"
+        self._drop_log = _Throttle(_LOG_EVERY)
+        self._malformed_log = _Throttle(_LOG_EVERY)
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Logged in and FullyBooted seen on a link that is still up."""
+        return self._protocol is not None and self._protocol.usable
+
+    async def start(self) -> None:
+        """Begin connecting in the background; does not wait for login (see wait_ready)."""
+        if self._closing:
+            raise AmiNotReady("AmiClient is closed")
+        if self._started:
+            return
+        self._started = True
+        self._manager.loop = asyncio.get_running_loop()
+        self._last_error = "connecting"
+        _log.info("ami_connecting", host=self._cfg.host, port=self._cfg.port)
+        self._manager.connect()
+
+    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109  # API: per-call deadline
+        """Return once ready; AmiNotReady after `timeout`, at once if authentication failed."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    if self._failure is not None:
+                        raise AmiNotReady(self._failure)
+                    if self._closing:
+                        raise AmiNotReady("AmiClient is closed")
+                    if self.ready:
+                        return
+                    waiter = loop.create_future()
+                    self._waiters.append(waiter)
+                    await waiter
+        except TimeoutError as err:
+            raise AmiNotReady(f"AMI not ready after {timeout}s ({self._last_error})") from err
+
+    async def send(
+        self,
+        action: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # per-action deadline: the API's point
+    ) -> Frame:
+        """Send a single-reply action and return its response frame.
+
+        Completes on the first `Response` carrying our ActionID. `Originate` is always sent
+        with `Async: true`, so this returns on "Originate successfully queued"; the outcome
+        comes later as an `OriginateResponse` event (same ActionID) in the event queue.
+        Raises AmiNotReady, AmiTimeout, AmiDisconnected (never re-sent), AmiActionFailed.
+        """
+        return (await self._call(action, _SINGLE, timeout))[0]
+
+    async def send_list(
+        self,
+        action: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[Frame]:
+        """Send a list action (CoreShowChannels, QueueStatus, Status...): returns
+        [response, events..., the `EventList: Complete` event]; a reply without
+        `EventList: start` (or an error) ends it at once. `timeout` covers the whole list."""
+        return await self._call(action, _LIST, timeout)
+
+    async def command(self, cli: str, *, timeout: float | None = None) -> list[str]:  # noqa: ASYNC109
+        """Run a CLI command (`Action: Command`) and return its output lines."""
+        frame = await self.send({"Action": "Command", "Command": cli}, timeout=timeout)
+        output = frame.get("Output")
+        return output.split("\n") if output is not None else []
+
+    async def next_frame(self) -> Frame:
+        """The consumer's read: the next event or lifecycle marker, in arrival order."""
+        return await self.queue.get()
+
+    async def close(self) -> None:
+        """Stop for good: cancel reconnects, fail in-flight actions, close the socket."""
+        if self._closing:
+            return
+        self._closing = self._manager.closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            self._reconnect = None
+        waits: list[asyncio.Future[Any]] = []
+        if self._manager.connect_task is not None:
+            self._manager.connect_task.cancel()
+            waits.append(self._manager.connect_task)
+        proto = self._protocol
+        self._manager.close()  # panoramisk: cancels its pinger, calls our protocol's close()
+        if proto is not None:
+            await asyncio.wait([proto.lost], timeout=_CLOSE_WAIT)
+            if not proto.lost.done():
+                proto.abort("closed")
+                waits.append(proto.lost)
+        for task in self._tasks:
+            task.cancel()
+        waits.extend(self._tasks)
+        if waits:
+            await asyncio.wait(waits, timeout=_CLOSE_WAIT)
+        self._wake()
+        _log.info("ami_closed")
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    async def _call(
+        self, action: Mapping[str, str], kind: int, deadline: float | None
+    ) -> list[Frame]:
+        name, fields = _prepare(action)
+        proto = self._protocol
+        if self._failure is not None:
+            raise AmiNotReady(f"{name}: {self._failure}")
+        if proto is None or not proto.usable:
+            raise AmiNotReady(f"{name}: AMI not ready ({self._last_error})")
+        seconds = self._cfg.action_timeout if deadline is None else deadline
+        aid = self._next_id()
+        self.stats.actions_sent += 1
+        try:
+            frames = await _exchange(proto, aid, name, fields, kind, seconds)
+        except AmiTimeout:
+            self.stats.actions_timed_out += 1
+            _log.warning("ami_action_timeout", action=name, action_id=aid, timeout=seconds)
+            raise
+        response = frames[0]
+        if response.get("Response") not in _SUCCESS:
+            message = response.get("Message", "")
+            if "Output" in response:  # Command errors carry the CLI's text here
+                message = f"{message}: {response['Output']}" if message else response["Output"]
+            raise AmiActionFailed(name, message or f"Response: {response.get('Response')}")
+        return frames
+
+    # -- connection lifecycle (called from the protocol and the Manager) --------------------
+
+    def _on_connection_made(self, proto: _AmiProtocol) -> None:
+        if self._closing:
+            proto.close("closed")
+            return
+        self._protocol = self._manager.protocol = proto
+        self._last_error = "waiting for Login reply and FullyBooted"
+        login = {
+            "Action": "Login",
+            "Username": self._cfg.username,
+            "Secret": self._secret,
+            "Events": "on",
+        }
+        proto.submit(self._next_id(), "Login", login, _LOGIN)
+        task = asyncio.get_running_loop().create_task(self._session(proto), name="ami-session")
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._session_done, proto))
+
+    async def _session(self, proto: _AmiProtocol) -> None:
+        """Login gate, then keepalive, for one connection."""
+        cfg = self._cfg
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                await proto.ready_event.wait()
+        except TimeoutError:
+            _log.warning(
+                "ami_login_timeout", timeout=cfg.connect_timeout, logged_in=proto.logged_in
+            )
+            proto.abort(f"no Login reply and FullyBooted within {cfg.connect_timeout}s")
+            return
+        ping = {"Action": "Ping"}
+        while True:
+            await asyncio.sleep(cfg.ping_interval)
+            if not proto.usable:
+                return
+            try:
+                await _exchange(proto, self._next_id(), "Ping", ping, _SINGLE, cfg.ping_timeout)
+            except AmiTimeout:
+                # The socket can stay open while Asterisk (or a NAT/firewall in between) is gone;
+                # only an unanswered Ping tells. Abort: the normal reconnect path takes over.
+                self.stats.pings_failed += 1
+                _log.warning("ami_ping_timeout", timeout=cfg.ping_timeout)
+                proto.abort("ping timeout")
+                return
+            except AmiDisconnected:
+                return
+
+    def _session_done(self, proto: _AmiProtocol, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # A bug, not a network state: say so, and start over from a fresh connection
+            # rather than run on without a keepalive.
+            _log.error("ami_session_failed", exc_info=exc)
+            proto.abort(f"internal error: {type(exc).__name__}")
+
+    def _on_login_reply(self, proto: _AmiProtocol, frame: Frame) -> None:
+        if frame.get("Response") in _SUCCESS:
+            proto.logged_in = True
+            self._check_ready(proto)
+            return
+        cfg = self._cfg
+        message = frame.get("Message", "login refused")
+        self._failure = (
+            f"AMI authentication failed for user {cfg.username!r} at {cfg.host}:{cfg.port}: "
+            f"{message}; not retrying (fix the secret or manager.conf, then restart)"
+        )
+        # Asterisk closes the session after a refused Login; reconnecting would only repeat the
+        # refusal, fill its log and can get us banned (fail2ban watches these).
+        _log.error("ami_login_failed", username=cfg.username, host=cfg.host, message=message)
+        proto.close("authentication failed")
+        self._wake()
+
+    def _check_ready(self, proto: _AmiProtocol) -> None:
+        if proto.ready or not (proto.logged_in and proto.booted) or proto is not self._protocol:
+            return
+        proto.ready = True
+        proto.ready_event.set()
+        self._attempt = 0
+        self._last_error = ""
+        self.stats.connects += 1
+        self._put_marker({"Event": CONNECTED})
+        _log.info("ami_connected", host=self._cfg.host, port=self._cfg.port, version=proto.version)
+        self._wake()
+
+    def _on_connection_lost(self, proto: _AmiProtocol, reason: str) -> None:
+        if proto is not self._protocol:
+            return
+        self._protocol = self._manager.protocol = None
+        for task in self._tasks:
+            task.cancel()
+        if proto.ready:
+            self._put_marker({"Event": DISCONNECTED, "Reason": reason})
+        self._last_error = f"disconnected: {reason}" if proto.ready else reason
+        log = _log.info if self._closing else _log.warning
+        log("ami_disconnected", reason=reason, was_ready=proto.ready)
+        self._wake()
+        self._schedule_reconnect()
+
+    def _on_connect_failed(self, reason: str) -> None:
+        self._last_error = reason
+        _log.warning("ami_connect_failed", host=self._cfg.host, port=self._cfg.port, error=reason)
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        if self._closing or self._failure is not None:
+            return
+        if self._reconnect is not None or self._protocol is not None:
+            return  # already scheduled, or a connection is still being torn down
+        cfg = self._cfg
+        delay = backoff_delay(self._attempt, cfg.reconnect_min, cfg.reconnect_max)
+        self._attempt += 1
+        _log.info("ami_reconnect_scheduled", delay=round(delay, 3), attempt=self._attempt)
+        self._reconnect = asyncio.get_running_loop().call_later(delay, self._reconnect_now)
+
+    def _reconnect_now(self) -> None:
+        self._reconnect = None
+        self.stats.reconnects += 1
+        self._manager.connect()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- queue ------------------------------------------------------------------------------
+
+    def _put_marker(self, frame: Frame) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.stats.events_dropped += 1
+            _log.error("ami_event_dropped", ami_event=frame["Event"], queue_size=self._event_limit)
+
+    def _on_dropped(self, event: str) -> None:
+        self.stats.events_dropped += 1
+        held = self._drop_log.allow()
+        if held is not None:
+            _log.error(
+                "ami_event_dropped",
+                ami_event=event,
+                dropped_total=self.stats.events_dropped,
+                suppressed=held,
+                queue_size=self._event_limit,
+            )
+
+    def _on_malformed(self, frame: Malformed) -> None:
+        self.stats.malformed += 1
+        held = self._malformed_log.allow()
+        if held is not None:
+            _log.warning(
+                "ami_frame_malformed", reason=frame.reason, size=frame.size, suppressed=held
+            )
+
+
+async def _exchange(
+    proto: _AmiProtocol,
+    aid: str,
+    action: str,
+    fields: Mapping[str, str],
+    kind: int,
+    seconds: float,
+) -> list[Frame]:
+    p = proto.submit(aid, action, fields, kind)
+    try:
+        async with asyncio.timeout(seconds):
+            return await p.future
+    except TimeoutError as err:
+        if kind == _LIST:
+            proto.abandon(aid)
+        raise AmiTimeout(f"{action} {aid}: no response within {seconds}s") from err
+    finally:
+        proto.pending.pop(aid, None)
+        if p.future.done() and not p.future.cancelled():
+            p.future.exception()  # retrieved: a drop racing a cancel must not log "never retrieved"
+
+
+def _prepare(action: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    name = action.get("Action")
+    if not name:
+        raise ValueError("an AMI action needs an 'Action' header")
+    fields: dict[str, str] = {}
+    for key, value in action.items():
+        if key.lower() == "actionid":
+            raise ValueError(f"{name}: ActionID is assigned by AmiClient")
+        # A CR or LF would let a value inject headers or a whole second action.
+        if not key or ":" in key or any(c in s for s in (key, value) for c in "\r\n"):
+            raise ValueError(f"{name}: header {key!r} contains ':', CR or LF")
+        fields[key] = value
+    if name.lower() == "originate":
+        # A synchronous Originate holds its reply until the call is answered or fails, and
+        # panoramisk waits for more after "successfully queued". Async, the reply is immediate
+        # and the result arrives as an OriginateResponse event.
+        fields = {k: v for k, v in fields.items() if k.lower() != "async"}
+        fields["Async"] = "true"
+    return name, fields

@@ -1,0 +1,229 @@
+"""Lifecycle owner: builds the components, owns every task, routes AMI events -> domain -> store.
+
+Startup: open the DB, adopt calls it still has open (a previous run may have been killed), start
+the AMI client, then consume its queue. On every (re)connect the book is resynced against
+CoreShowChannels so that calls that ended while we were away are closed, marked reconciled.
+Shutdown runs in reverse: stop AMI intake, drain what is queued, flush the store, close the DB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Final
+
+import aiosqlite
+import structlog
+
+from ivr_agent.ami import CONNECTED, AmiClient
+from ivr_agent.config import Settings, require_ami_secret
+from ivr_agent.domain.callbook import CallBook, CallChange
+from ivr_agent.domain.events import (
+    ChannelEvent,
+    CoreShowChannel,
+    Event,
+    IvrAgentConnected,
+    MalformedEvent,
+    parse,
+)
+from ivr_agent.errors import AmiError, InvalidTransition, StorageError
+from ivr_agent.lag import LagMeter
+from ivr_agent.store.calls import CallStore, TimelineEntry, open_calls
+from ivr_agent.store.db import open_db
+from ivr_agent.store.snapshot import call_from_json
+
+log = structlog.get_logger(__name__)
+
+_RESYNC_TIMEOUT: Final = 10.0  # CoreShowChannels with thousands of channels still answers in ~1 s
+_DRAIN_TIMEOUT: Final = 5.0  # at shutdown, how long queued events may take to be processed
+# Fields every timeline entry leaves out: the call and channel keys are columns already.
+_SKIP_DETAIL: Final = frozenset({"at", "uniqueid", "linkedid", "vars", "dest_vars"})
+
+
+def _detail_fields(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _SKIP_DETAIL)
+
+
+class Service:
+    """The running service. `run(stop)` returns after `stop` is set and shutdown has finished."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._conn = conn
+        self.book = CallBook()
+        self.ami = AmiClient(settings.ami, require_ami_secret(settings))
+        self.store: CallStore | None = None
+        self.lag = LagMeter()
+        self.started = asyncio.Event()
+        self.events_applied = 0
+        self.events_rejected = 0
+        self._dropped_seen = 0
+        self._details: dict[type[Event], tuple[str, ...]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        own_conn = self._conn is None
+        conn = self._conn or await open_db(self.settings.storage.database)
+        self.store = store = CallStore(
+            conn,
+            flush_interval=self.settings.storage.flush_interval,
+            flush_max_rows=self.settings.storage.flush_max_rows,
+        )
+        try:
+            await self._adopt_open_calls(conn)
+            async with asyncio.TaskGroup() as tg:
+                flusher = tg.create_task(store.run(), name="store-flush")
+                consumer = tg.create_task(self._consume(), name="ami-consume")
+                await self.ami.start()
+                log.info("service_started", database=self.settings.storage.database)
+                self.started.set()
+                await stop.wait()
+                log.info("service_stopping")
+                await self.ami.close()
+                consumer.cancel()
+                await self._drain()
+                store.stop()  # the flusher writes what is left, then returns
+                await flusher
+        finally:
+            await self.ami.close()
+            if own_conn:
+                await conn.close()
+        log.info(
+            "service_stopped",
+            events_applied=self.events_applied,
+            rows_written=store.rows_written,
+            live_calls=len(self.book),
+        )
+
+    async def _adopt_open_calls(self, conn: aiosqlite.Connection) -> None:
+        """Calls left open by a previous run: kept in the book until the first resync decides."""
+        calls = []
+        for text in await open_calls(conn):
+            try:
+                calls.append(call_from_json(text))
+            except StorageError as err:
+                log.warning("call_snapshot_unreadable", error=str(err))
+        self.book.restore(calls)
+        if calls:
+            log.info("calls_adopted", count=len(calls))
+
+    async def _consume(self) -> None:
+        while True:
+            frame = await self.ami.next_frame()
+            self.handle(frame)
+            dropped = self.ami.stats.events_dropped
+            if frame.get("Event") == CONNECTED or dropped != self._dropped_seen:
+                if dropped != self._dropped_seen:
+                    # Events were lost (queue full): the book may miss a Hangup; resync like
+                    # after a reconnect, with the marker that starts the book's bookkeeping.
+                    self._dropped_seen = dropped
+                    self.handle({"Event": CONNECTED})
+                await self._resync()
+
+    async def _drain(self) -> None:
+        """Process what the socket already delivered, within a deadline (it is all sync work)."""
+        deadline = time.monotonic() + _DRAIN_TIMEOUT
+        while not self.ami.queue.empty():
+            if time.monotonic() > deadline:
+                log.warning("drain_timeout", left=self.ami.queue.qsize())
+                return
+            self.handle(self.ami.queue.get_nowait())
+
+    def handle(self, frame: dict[str, str]) -> CallChange | None:
+        """One frame through parse -> book -> store. Never raises for bad input."""
+        now = self._clock()
+        try:
+            event = parse(frame, now)
+        except MalformedEvent as err:
+            log.warning("ami_event_malformed", ami_event=err.event, header=err.header)
+            return None
+        if event is None:
+            return None
+        if not isinstance(event, IvrAgentConnected):
+            self.lag.add(now - event.at)
+        try:
+            change = self.book.apply(event)
+        except InvalidTransition as err:
+            self.events_rejected += 1
+            log.warning(
+                "call_event_rejected",
+                call_id=err.call_id,
+                state=str(err.state.value),
+                ami_event=type(event).__name__,
+            )
+            return None
+        if change is None:
+            return None
+        self.events_applied += 1
+        self._record(change)
+        return change
+
+    def _record(self, change: CallChange) -> None:
+        store = self.store
+        assert store is not None  # noqa: S101  # set before the consumer starts
+        call = change.call
+        store.put_call(call)
+        event = change.event
+        if event is not None:
+            cls = type(event)
+            fields = self._details.get(cls)
+            if fields is None:
+                fields = self._details[cls] = _detail_fields(cls)
+            detail = {f: getattr(event, f) for f in fields}
+            uid = event.uniqueid if isinstance(event, ChannelEvent) else ""
+            store.put_event(TimelineEntry(call.call_id, event.at, cls.__name__, uid, detail))
+        else:
+            store.put_event(
+                TimelineEntry(
+                    call.call_id, call.updated_at, "Reconciled", "", {"state": call.state.value}
+                )
+            )
+        if change.state_changed:
+            log.info(
+                "call_state_changed",
+                call_id=call.call_id,
+                state_from=change.state_from.value if change.state_from else None,
+                state_to=change.state_to.value,
+                caller_number=call.caller_number,
+                agent=call.agent or None,
+                disposition=call.disposition.value if change.ended else None,
+                reconciled=call.reconciled or None,
+            )
+
+    async def _resync(self) -> None:
+        """Rebuild live state from CoreShowChannels after a (re)connect or a gap."""
+        started = time.perf_counter()
+        try:
+            frames = await self.ami.send_list(
+                {"Action": "CoreShowChannels"}, timeout=_RESYNC_TIMEOUT
+            )
+        except AmiError as err:
+            log.warning("resync_failed", error=str(err))
+            return
+        now = self._clock()
+        snaps: list[CoreShowChannel] = []
+        for frame in frames:
+            try:
+                ev = parse(frame, now)
+            except MalformedEvent:
+                continue
+            if isinstance(ev, CoreShowChannel):
+                snaps.append(ev)
+        changes = self.book.resync(snaps, now)
+        for change in changes:
+            self._record(change)
+        log.info(
+            "resync_done",
+            channels=len(snaps),
+            changed=len(changes),
+            live_calls=len(self.book),
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )

@@ -1,0 +1,45 @@
+"""A domain Call to JSON and back, so a restarted service can adopt calls still in progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+from ivr_agent.domain.calls import Call, CallState, Disposition
+from ivr_agent.errors import StorageError
+
+_ENUMS: dict[str, type[enum.Enum]] = {"state": CallState, "disposition": Disposition}
+_FIELDS = {f.name for f in dataclasses.fields(Call)}
+
+
+def call_to_json(call: object) -> str:
+    """Every field of the call; enums by value, frozensets as sorted lists."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(call):  # type: ignore[arg-type]
+        value = getattr(call, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        out[f.name] = value
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+def call_from_json(text: str) -> Call:
+    """Rebuild a Call; unknown keys (from a newer version) are ignored, missing ones default."""
+    try:
+        data = json.loads(text)
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in _FIELDS:
+                continue
+            if key in _ENUMS:
+                value = _ENUMS[key](value)
+            elif isinstance(value, list):
+                value = frozenset(value)
+            kwargs[key] = value
+        return Call(**kwargs)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise StorageError(f"unreadable call snapshot: {err}") from err
