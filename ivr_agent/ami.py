@@ -5,7 +5,7 @@ What panoramisk 1.4 gets wrong for us, and what replaces it here (house-style §
 * `connect()` resolving is not "logged in": `ready` means Login answered Success *and*
   `FullyBooted` seen. A refused Login is fatal (no reconnect loop hammering the PBX).
 * Its parser decodes each TCP read alone (`errors='ignore'`: a CJK character split by a read is
-  lost), returns `Message` whose typo'd attributes read as `''`, and caps at ~70k events/s.
+  lost), returns `Message` whose typo'd attributes read as `''`, and caps at ~55-70k ev/s.
   `_AmiProtocol` (passed to the Manager as its `protocol_factory`) parses with `amiframes`
   into plain dicts, routes replies by ActionID itself and puts events straight into a bounded
   queue; no user code runs inside `data_received`.

@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "lab":
+        # Lab commands talk to the user with print(); only warnings from the libraries below.
+        from ivr_agent import logs
+
+        logs.configure(level="warning")
     try:
         rc: int = args.handler(args)
     except IvrAgentError as err:

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ivr_agent.ami import AmiClient
+from ivr_agent.config import load_settings, require_ami_secret
 from ivr_agent.errors import LabError
-from ivr_agent.lab import sipp
+from ivr_agent.lab import simulator, sipp
 from ivr_agent.lab.pbx import Lab, LabStatus, default_lab_dir
 
 EXIT_DOWN = 3
@@ -109,13 +111,25 @@ def _print_status(status: LabStatus) -> None:
 
 
 def _call(args: argparse.Namespace) -> int:
-    if args.via == "local":
-        # The Local-channel simulator (ivr_agent/lab/simulator.py) is the lead's; it plugs in here.
-        raise LabError("--via local is not yet available; use --via sip")
     name, number = sipp.parse_caller_id(args.caller_id)
     lab_dir = args.dir.resolve() if args.dir else default_lab_dir()
-    if not Lab(lab_dir).status().up:
+    lab = Lab(lab_dir)
+    if not lab.status().up:
         raise LabError(f"the lab in {lab_dir} is not up: run `ivr-agent lab up` first")
+    if args.via == "local":
+        call = simulator.LocalCall(args.scenario, number, name, args.dialed, args.hold)
+        try:
+            call.originate()
+        except ValueError as err:
+            raise LabError(str(err)) from None
+        sim = asyncio.run(_local_calls(lab, call, args.count, args.rate))
+        print(
+            f"local {args.scenario}: {sim.queued}/{args.count} calls queued, "
+            f"{sim.failed} failed, {sim.seconds}s"
+        )
+        for error in sim.errors:
+            print(f"  {error}")
+        return 0 if sim.failed == 0 and sim.queued == args.count else 1
     result = asyncio.run(
         sipp.place_sip_calls(
             lab_dir,
@@ -136,3 +150,17 @@ def _call(args: argparse.Namespace) -> int:
         print(result.log_tail)
         return 1
     return 0
+
+
+async def _local_calls(lab: Lab, call: simulator.LocalCall, count: int, rate: float) -> Any:
+    settings = load_settings(lab.info().config_path)
+    client = AmiClient(settings.ami, require_ami_secret(settings), queue_size=1000)
+    await client.start()
+    try:
+        await client.wait_ready(settings.ami.connect_timeout)
+        try:
+            return await simulator.place_local_calls(client, call, count=count, rate=rate)
+        except ValueError as err:
+            raise LabError(str(err)) from None
+    finally:
+        await client.close()

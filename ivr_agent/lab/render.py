@@ -11,7 +11,17 @@ from ivr_agent.errors import LabError
 
 # The repo's `dialplan/` (operator snippets at the top, lab-only files in `lab/`).
 DIALPLAN_DIR = Path(__file__).resolve().parents[2] / "dialplan"
-STATE_DIRS = ("etc", "var/log", "var/run", "var/lib", "var/spool", "var/cache", "rec", "sounds")
+STATE_DIRS = (
+    "etc",
+    "var/log",
+    "var/log/cdr-custom",
+    "var/run",
+    "var/lib",
+    "var/spool",
+    "var/cache",
+    "rec",
+    "sounds",
+)
 # Configs Asterisk warns about when absent; empty is enough for the lab.
 EMPTY_CONFS = (
     "cel.conf",

@@ -136,7 +136,7 @@ class FakeAmi:
         for conn in self.live:
             conn.drop()
 
-    async def wait_for(self, check: Callable[[], bool], timeout: float = 2.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, check: Callable[[], bool], timeout: float = 2.0) -> None:
         """Until `check()` holds (re-checked on every connection or action)."""
         async with asyncio.timeout(timeout):
             while not check():
@@ -249,16 +249,16 @@ class NaiveAmiClient:
     async def start(self) -> None:
         await self._manager.connect()
 
-    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float) -> None:
         return None  # "connect() returned": the mistake the login gate exists for
 
-    async def send(self, action: Mapping[str, str], *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    async def send(self, action: Mapping[str, str], *, timeout: float | None = None) -> Any:
         return await self._manager.send_action(dict(action))
 
-    async def send_list(self, action: Mapping[str, str], *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    async def send_list(self, action: Mapping[str, str], *, timeout: float | None = None) -> Any:
         return await self._manager.send_action(dict(action), as_list=True)
 
-    async def command(self, cli: str, *, timeout: float | None = None) -> list[str]:  # noqa: ASYNC109
+    async def command(self, cli: str, *, timeout: float | None = None) -> list[str]:
         resp = await self._manager.send_command(cli)
         out = resp.get("Output", [])
         return out if isinstance(out, list) else [out]

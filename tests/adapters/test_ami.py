@@ -88,7 +88,7 @@ def patience(impl: str, ours: float = T) -> float:
 async def read_until(
     client: Any,
     event: str,
-    timeout: float = T,  # noqa: ASYNC109
+    timeout: float = T,
     nth: int = 1,
 ) -> list[Any]:
     """Frames up to and including the `nth` whose Event is `event`."""

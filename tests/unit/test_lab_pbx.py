@@ -34,9 +34,9 @@ def test_cli_lab_up_not_root_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.startswith("ivr-agent: error: lab up needs root")
 
 
-def test_cli_call_via_local_is_not_yet_available(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lab", "call", "--via", "local"]) == 2
-    assert "not yet available" in capsys.readouterr().err
+def test_cli_call_needs_a_running_lab(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["lab", "call", "--via", "local", "--dir", str(tmp_path / "nolab")]) == 2
+    assert "is not up" in capsys.readouterr().err
 
 
 def test_default_lab_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
