@@ -21,8 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here so that `ivr-agent --help` stays fast and each group owns its own flags.
     from ivr_agent import service_cli
     from ivr_agent.lab import commands as lab_commands
+    from ivr_agent.lab import demo
 
     service_cli.add_parsers(sub)
+    demo.add_parser(sub)
     lab_commands.add_parser(sub)
     return parser
 
