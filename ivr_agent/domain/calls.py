@@ -16,7 +16,8 @@ States:
 
 Moves (`_ALLOWED` holds the legal pairs; an event whose target is the current state only updates
 fields; an illegal target raises InvalidTransition, and so does any event on an ENDED call):
-    caller leg seen Up (Newstate, DialEnd...)  RINGING -> IVR
+    caller leg seen Up (Newstate, DialEnd...)  RINGING -> IVR  (a Local caller leg's Newstate Up
+                                                comes just before the Originate's DialEnd)
     QueueCallerJoin                             RINGING | IVR -> QUEUED
     AgentCalled                                 QUEUED -> AGENT_RINGING
     AgentRingNoAnswer of the last ringing agent AGENT_RINGING -> QUEUED
@@ -27,6 +28,18 @@ fields; an illegal target raises InvalidTransition, and so does any event on an 
     Hold / Unhold                               CONNECTED <-> ON_HOLD
     BridgeLeave of the caller leg, AgentComplete CONNECTED | ON_HOLD -> IVR
     Hangup of the last live channel             any -> ENDED
+
+What Asterisk 22.10 really sends (tests/transcripts/real_*.ami):
+    * when either side hangs up a bridged call, AgentComplete (Reason caller|agent) and the
+      caller leg's BridgeLeave come within a millisecond, in either order, and Asterisk hangs
+      the caller leg up: Queue() does not return (its `r` option has no `c`), so the hotline
+      never sets IVR_OUTCOME: it stays '' after an answered call (the Cdr's LastApplication is
+      Queue). IVR_OUTCOME=queue_* only follows a Queue() that returned without an agent.
+    * a Redirect out of the agent's bridge (the silent line): BridgeLeave of the caller leg at
+      once, but AgentComplete only at the caller's final hangup, without the agent's snapshot.
+    * a Local caller leg (`;1`) never shows the dialed number: it starts at `s` in the caller's
+      context, and the hotline's `_X.` extension Goto()s to `s` before any event we read. The
+      OriginateResponse of its Originate carries it (Exten); a SIP caller leg has it at Newchannel.
 
 Disposition, computed once when the call ends; the first rule that matches wins:
     1. IVR_OUTCOME on the caller leg is silent_line / after_hours / blacklisted
@@ -39,8 +52,11 @@ Disposition, computed once when the call ends; the first rule that matches wins:
     6. otherwise -> FAILED: never Up (Originate failure, busy, congestion, gone while ringing)
 
 Times are epoch seconds (UTC floats) taken from the events, never from a clock. hold_time is
-the queue wait: AgentConnect HoldTime, else QueueCallerAbandon HoldTime. talk_time is
-AgentComplete TalkTime, else ended_at - agent_connected_at. on_hold_time sums Hold..Unhold.
+the queue wait: AgentConnect HoldTime, else QueueCallerAbandon HoldTime. talk_time is measured:
+the end of the connection (the first of AgentComplete and the caller leg's BridgeLeave, else the
+call's end) - agent_connected_at. AgentComplete's own TalkTime is whole seconds and, after a
+Redirect, counts the silent-line prompt too; it is used only when the connect was not seen.
+on_hold_time sums Hold..Unhold.
 """
 
 from __future__ import annotations
@@ -66,6 +82,7 @@ from ivr_agent.domain.events import (
     Hold,
     MixMonitorStart,
     Newchannel,
+    OriginateResponse,
     PeerEvent,
     QueueCallerAbandon,
     QueueCallerJoin,
@@ -256,7 +273,15 @@ def transition(call: Call, event: Event) -> Call:
     if state is CallState.ENDED:
         raise InvalidTransition(call.call_id, state, event)
     changes: _Changes = {"updated_at": event.at}
-    target = _channel_event(call, event, changes) if isinstance(event, ChannelEvent) else state
+    target: CallState = state
+    if isinstance(event, ChannelEvent):
+        target = _channel_event(call, event, changes)
+    elif isinstance(event, OriginateResponse) and event.uniqueid == call.call_id:
+        # The Originate sent the caller leg to this extension of the hotline: for a Local
+        # caller leg, the only place the dialed number appears (see the module docstring).
+        number = dialed(event.exten)
+        if number and not call.dialed_number:
+            changes["dialed_number"] = number
     if target is not state:
         if target not in _ALLOWED[state]:
             raise InvalidTransition(call.call_id, state, event)
@@ -336,6 +361,15 @@ def _channel_event(call: Call, ev: ChannelEvent, changes: _Changes) -> CallState
     return target
 
 
+def _talk_time(call: Call, at: float) -> float | None:
+    # The connection with the agent ends `at`: measured from the events' Timestamps, not
+    # AgentComplete's TalkTime (whole seconds, and after a Redirect it also counts the prompt).
+    # None: the connect was not seen.
+    if call.agent_connected_at is None:
+        return None
+    return max(0.0, at - call.agent_connected_at)
+
+
 def _target(call: Call, ev: ChannelEvent, changes: _Changes, live: frozenset[str]) -> CallState:
     state = call.state
     is_caller = ev.uniqueid == call.call_id
@@ -383,11 +417,18 @@ def _target(call: Call, ev: ChannelEvent, changes: _Changes, live: frozenset[str
             changes["agents_ringing"] = 0
             return CallState.CONNECTED
         case AgentComplete():
-            changes["talk_time"] = float(ev.talk_time)
+            talk = _talk_time(call, ev.at) if state in _WITH_AGENT else call.talk_time
+            # Without a measure (connect or end of the connection not seen): Asterisk's figure.
+            changes["talk_time"] = float(ev.talk_time) if talk is None else talk
             if call.hold_time is None:
                 changes["hold_time"] = float(ev.hold_time)
             return CallState.IVR if state in _WITH_AGENT else state
         case BridgeLeave() if is_caller and state in _WITH_AGENT:
+            # Before AgentComplete: at a hangup the two come in either order; after a Redirect
+            # AgentComplete comes only at the caller's final hangup.
+            talk = _talk_time(call, ev.at)
+            if talk is not None:
+                changes["talk_time"] = talk
             return CallState.IVR
         case Hold() if state is CallState.CONNECTED:
             changes["held_at"] = ev.at

@@ -10,8 +10,11 @@ Rules:
 * `at` is the `Timestamp` header (`timestampevents = yes`). List-action replies
   (CoreShowChannel, QueueMember, QueueParams) and the adapter's markers carry none; they get
   the `now` passed to `parse`.
-* Asterisk writes an empty caller ID as `<unknown>` and a missing Uniqueid as `<null>`;
-  both become `''`.
+* Asterisk writes an empty caller ID as `<unknown>`, and a missing Uniqueid as `<null>` or (in
+  a failed OriginateResponse, Asterisk 22.10) as `<unknown>`; all of these become `''`.
+* An AgentComplete may lack the `Dest*` headers: after a Redirect (the silent line) Asterisk
+  sends it at the caller's hangup, when the agent leg is long gone (recorded on 22.10); its
+  `dest_uniqueid`/`dest_linkedid` are then `''`.
 * `ChanVariable: NAME=value` headers arrive as keys `ChanVariable.NAME` (`DestChanVariable.NAME`
   for the second channel), as the AMI adapter normalises them; we keep the ones in `ChanVars`.
 """
@@ -175,6 +178,10 @@ class AgentConnect(AgentEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentComplete(AgentEvent):
+    """The caller and the agent parted. After a Redirect it comes only at the caller's hangup,
+    without the agent's `Dest*` snapshot, and its TalkTime then counts the time since the
+    Redirect too (Asterisk 22.10)."""
+
     hold_time: int = 0
     talk_time: int = 0
     reason: str = ""  # caller | agent | transfer
@@ -272,7 +279,7 @@ class Cdr(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OriginateResponse(Event):
-    """`uniqueid` is '' when the Originate failed before a channel existed."""
+    """`uniqueid` is '' when the Originate failed; `exten` is where the channel was sent."""
 
     action_id: str
     response: str  # Success | Failure
@@ -399,7 +406,7 @@ class _Member(TypedDict):
 
 
 _UNKNOWN: Final = "<unknown>"
-_NULL: Final = "<null>"
+_NO_ID: Final = frozenset({"<null>", _UNKNOWN})
 _VAR_KEYS: Final = tuple(
     f"ChanVariable.{n}" for n in ("CALL_ID", "AGENT_ID", "IVR_OUTCOME", "CALLER_KIND")
 )
@@ -459,10 +466,10 @@ def _chan(f: Frame, name: str, *, required: bool = True) -> _Chan:
     }
 
 
-def _dest(f: Frame, name: str) -> _Dest:
+def _dest(f: Frame, name: str, *, required: bool = True) -> _Dest:
     return {
-        "dest_uniqueid": f["DestUniqueid"],
-        "dest_linkedid": f["DestLinkedid"],
+        "dest_uniqueid": f["DestUniqueid"] if required else f.get("DestUniqueid", ""),
+        "dest_linkedid": f["DestLinkedid"] if required else f.get("DestLinkedid", ""),
         "dest_channel": f.get("DestChannel", ""),
         "dest_channel_state": _int(f, name, "DestChannelState"),
         "dest_caller_number": _cid(f, "DestCallerIDNum"),
@@ -504,7 +511,7 @@ def _originate_response(f: Frame, n: str, at: float) -> Event:
         action_id=f.get("ActionID", ""),
         response=f["Response"],
         reason=_int(f, n, "Reason"),
-        uniqueid="" if uniqueid == _NULL else uniqueid,
+        uniqueid="" if uniqueid in _NO_ID else uniqueid,
         channel=f.get("Channel", ""),
         context=f.get("Context", ""),
         exten=f.get("Exten", ""),
@@ -573,7 +580,7 @@ _PARSERS: Final[Mapping[str, _Parser]] = {
     "AgentComplete": lambda f, n, at: AgentComplete(
         at=at,
         **_chan(f, n),
-        **_dest(f, n),
+        **_dest(f, n, required=False),
         **_member(f),
         hold_time=_int(f, n, "HoldTime"),
         talk_time=_int(f, n, "TalkTime"),

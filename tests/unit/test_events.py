@@ -234,6 +234,15 @@ def test_agent_complete() -> None:
     assert (e.hold_time, e.talk_time, e.reason) == (1, 8, "agent")
 
 
+def test_agent_complete_after_a_redirect_has_no_agent_snapshot() -> None:
+    # Asterisk 22.10 (real_silent_line_bridged.ami): sent at the caller's final hangup, when the
+    # agent leg is gone: no Dest* headers at all.
+    f = frame("AgentComplete", chan(), MEMBER, HoldTime="1", TalkTime="11", Reason="caller")
+    e = parsed(ev.AgentComplete, f)
+    assert (e.dest_uniqueid, e.dest_linkedid, e.dest_channel) == ("", "", "")
+    assert (e.uniqueid, e.member_name, e.talk_time) == ("1795633717.0", "agent1", 11)
+
+
 def test_agent_ring_no_answer() -> None:
     e = parsed(
         ev.AgentRingNoAnswer, frame("AgentRingNoAnswer", chan(), agent(), MEMBER, RingTime="15000")
@@ -378,8 +387,9 @@ def test_originate_response_success() -> None:
     assert (e.caller_number, e.caller_name) == ("13912345678", "")
 
 
-def test_originate_response_failure_has_null_uniqueid() -> None:
-    f = frame("OriginateResponse", ActionID="x", Response="Failure", Reason="5", Uniqueid="<null>")
+@pytest.mark.parametrize("uniqueid", ["<null>", "<unknown>"])  # <unknown>: Asterisk 22.10
+def test_originate_response_failure_has_no_uniqueid(uniqueid: str) -> None:
+    f = frame("OriginateResponse", ActionID="x", Response="Failure", Reason="5", Uniqueid=uniqueid)
     e = parsed(ev.OriginateResponse, f)
     assert (e.response, e.reason, e.uniqueid) == ("Failure", 5, "")
 
