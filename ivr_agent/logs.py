@@ -47,8 +47,14 @@ def mask_processor(
     return event_dict
 
 
-def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Configure structlog once for the process. `fmt` is auto|json|console."""
+def configure(
+    level: str = "info", fmt: str = "auto", stream: TextIO | None = None, *, cache: bool = False
+) -> None:
+    """Configure structlog for the process. `fmt` is auto|json|console.
+
+    `cache=True` (the long-running service) freezes each logger on first use: faster, but a
+    later configure() no longer reaches it, so short-lived commands and tests leave it off.
+    """
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
@@ -69,5 +75,5 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )

@@ -55,14 +55,14 @@ def add_parsers(sub: Any) -> None:
     show.set_defaults(handler=_calls_show)
 
 
-def load(args: argparse.Namespace) -> Settings:
+def load(args: argparse.Namespace, *, cache_loggers: bool = False) -> Settings:
     settings = load_settings(resolve_config(args.config))
-    logs.configure(level=settings.log.level, fmt=settings.log.format)
+    logs.configure(level=settings.log.level, fmt=settings.log.format, cache=cache_loggers)
     return settings
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load(args)
+    settings = load(args, cache_loggers=True)
     asyncio.run(serve(settings))
     return 0
 
