@@ -6,13 +6,27 @@ from pathlib import Path
 
 import pytest
 
+from ivr_agent import prompts
+from ivr_agent.domain.phrases import Key
 from ivr_agent.errors import LabError
-from ivr_agent.lab import prompts
+from ivr_agent.lab import prompts as lab_prompts
 
 
-def test_texts_live_in_one_place() -> None:
-    assert set(prompts.PROMPTS) == {"silent-line", "talk", "agent-greeting"}
-    assert prompts.PROMPTS["silent-line"].startswith("对不起")
+def test_texts_come_from_the_handbook_phrases() -> None:
+    assert set(prompts.PROMPTS) == {"silent-line", "civil-warning", "closing"}
+    assert prompts.PROMPTS["silent-line"].startswith("对不起,我听不到你的声音")
+    assert prompts.PROMPTS["closing"] == "感谢您的电话,再见!"
+    assert set(lab_prompts.PROMPTS) == {*prompts.PROMPTS, "talk", "agent-greeting"}
+
+
+def test_overridden_text() -> None:
+    texts = prompts.hotline_prompts({Key.CLOSING: "再见!"})
+    assert texts["closing"] == "再见!"
+
+
+def test_operator_recording_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "closing.wav").write_bytes(b"RIFF-operator")  # no stamp: the operator's own
+    assert prompts.stale_prompts(tmp_path, {"closing": "x"}) == []
 
 
 def test_stale_until_stamped(tmp_path: Path) -> None:
