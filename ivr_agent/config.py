@@ -13,7 +13,7 @@ import tomllib
 import types
 import typing
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,11 +66,23 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingsConfig:
+    retention_days: int = 180
+    retention_interval: float = 3600.0
+    finalise_timeout: float = 15.0
+    duration_tolerance: float = 2.0
+    reconcile_interval: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class WebConfig:
+    enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
     session_key_file: str = ""
     session_key: str = field(default="", repr=False)
+    session_max_age: int = 8 * 3600
+    secure_cookies: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,7 @@ class Settings:
     ami: AmiConfig = AmiConfig()
     storage: StorageConfig = StorageConfig()
     hotline: HotlineConfig = HotlineConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
     log: LogConfig = LogConfig()
     web: WebConfig = WebConfig()
     source: str = "<defaults>"
@@ -89,6 +102,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ami": AmiConfig,
     "storage": StorageConfig,
     "hotline": HotlineConfig,
+    "recordings": RecordingsConfig,
     "log": LogConfig,
     "web": WebConfig,
 }
@@ -242,8 +256,10 @@ def _validate(s: Settings, where: str) -> None:
         raise fail("site.language", f"must be one of {sorted(_LANGUAGES)}")
     if not 0 < s.ami.port < 65536:
         raise fail("ami.port", f"must be 1..65535, got {s.ami.port}")
-    if not 0 < s.web.port < 65536:
-        raise fail("web.port", f"must be 1..65535, got {s.web.port}")
+    if not 0 <= s.web.port < 65536:
+        raise fail("web.port", f"must be 0..65535 (0: any free port), got {s.web.port}")
+    if s.web.session_max_age < 60:
+        raise fail("web.session_max_age", "must be >= 60 seconds")
     for key in ("connect_timeout", "action_timeout", "ping_interval", "ping_timeout"):
         if getattr(s.ami, key) <= 0:
             raise fail(f"ami.{key}", "must be > 0")
@@ -259,6 +275,27 @@ def _validate(s: Settings, where: str) -> None:
         raise fail("log.format", f"must be one of {sorted(_LOG_FORMATS)}")
     if not s.hotline.queues:
         raise fail("hotline.queues", "must name at least one queue")
+    _validate_recordings(s.recordings, fail)
+
+
+def _validate_recordings(r: RecordingsConfig, fail: Callable[[str, str], ConfigError]) -> None:
+    if r.retention_days < 0:
+        raise fail("recordings.retention_days", "must be >= 0 (0: keep forever)")
+    for key in ("retention_interval", "finalise_timeout", "reconcile_interval"):
+        if getattr(r, key) <= 0:
+            raise fail(f"recordings.{key}", "must be > 0")
+    if r.duration_tolerance < 0:
+        raise fail("recordings.duration_tolerance", "must be >= 0")
+
+
+def require_session_key(s: Settings) -> str:
+    """The web session signing key, or a ConfigError saying where to put it."""
+    if not s.web.session_key:
+        raise ConfigError(
+            f"{s.source}: web.enabled needs a session key: set {ENV_PREFIX}WEB_SESSION_KEY "
+            "or web.session_key_file"
+        )
+    return s.web.session_key
 
 
 def require_ami_secret(s: Settings) -> str:

@@ -51,4 +51,88 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE calls ADD COLUMN snapshot TEXT NOT NULL DEFAULT '{}';
         """,
     ),
+    (
+        3,
+        """
+        -- One row per call recording. `path` is a bare file name in the recordings root, and rows
+        -- are never deleted: retention turns them into tombstones (status deleted).
+        CREATE TABLE recordings (
+            recording_id  TEXT PRIMARY KEY,          -- 16 hex digits derived from call_id
+            call_id       TEXT NOT NULL UNIQUE,      -- the Linkedid
+            path          TEXT NOT NULL,
+            format        TEXT NOT NULL,
+            status        TEXT NOT NULL,             -- recording|complete|missing|failed|deleted
+            started_at    TEXT NOT NULL,
+            ended_at      TEXT,
+            duration      REAL,                      -- seconds, from the audio itself
+            size          INTEGER,
+            sha256        TEXT,
+            call_span     REAL,                      -- seconds the call was recorded, from events
+            problem       TEXT NOT NULL DEFAULT '',  -- why the recording is flagged
+            evidence      INTEGER NOT NULL DEFAULT 0,
+            caller_number TEXT NOT NULL DEFAULT '',
+            caller_name   TEXT NOT NULL DEFAULT '',
+            agent         TEXT NOT NULL DEFAULT '',
+            disposition   TEXT NOT NULL DEFAULT '',
+            queue         TEXT NOT NULL DEFAULT '',
+            deleted_at    TEXT,
+            deleted_by    TEXT,
+            delete_reason TEXT,
+            updated_at    TEXT NOT NULL
+        );
+        CREATE INDEX recordings_started ON recordings(started_at, recording_id);
+        CREATE INDEX recordings_agent ON recordings(agent, started_at);
+        CREATE INDEX recordings_caller ON recordings(caller_number, started_at);
+        CREATE INDEX recordings_disposition ON recordings(disposition, started_at);
+        CREATE INDEX recordings_evidence ON recordings(started_at) WHERE evidence = 1;
+        CREATE INDEX recordings_unsettled ON recordings(status) WHERE status = 'recording';
+
+        -- Evidence flags, append-only: who flagged which call, when and why.
+        CREATE TABLE evidence (
+            id         INTEGER PRIMARY KEY,
+            call_id    TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            reason     TEXT NOT NULL,
+            flagged_by TEXT NOT NULL,
+            flagged_at TEXT NOT NULL
+        );
+        CREATE INDEX evidence_call ON evidence(call_id);
+
+        CREATE TABLE users (
+            id          INTEGER PRIMARY KEY,
+            name        TEXT NOT NULL UNIQUE,
+            role        TEXT NOT NULL,               -- agent|supervisor|operator
+            agent       TEXT NOT NULL DEFAULT '',    -- queue member name of an agent
+            password    TEXT NOT NULL,               -- scrypt$n$r$p$salt$hash
+            disabled    INTEGER NOT NULL DEFAULT 0,
+            session_gen INTEGER NOT NULL DEFAULT 0,  -- bumped to end every session of the user
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id           INTEGER PRIMARY KEY,
+            user_id      INTEGER NOT NULL REFERENCES users(id),
+            token_sha256 TEXT NOT NULL UNIQUE,
+            label        TEXT NOT NULL DEFAULT '',
+            created_at   TEXT NOT NULL,
+            revoked      INTEGER NOT NULL DEFAULT 0
+        );
+
+        -- Every access to recordings (list, view, play, download) and every change to them
+        -- (evidence, deletion), append-only.
+        CREATE TABLE audit_log (
+            id           INTEGER PRIMARY KEY,
+            at           TEXT NOT NULL,
+            actor        TEXT NOT NULL,
+            role         TEXT NOT NULL DEFAULT '',
+            action       TEXT NOT NULL,
+            recording_id TEXT,
+            call_id      TEXT,
+            client       TEXT NOT NULL DEFAULT '',
+            detail       TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_recording ON audit_log(recording_id, id);
+        CREATE INDEX audit_at ON audit_log(at);
+        """,
+    ),
 )
