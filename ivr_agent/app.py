@@ -3,12 +3,20 @@
 Startup: open the DB, adopt calls it still has open (a previous run may have been killed), start
 the AMI client, then consume its queue. On every (re)connect the book is resynced against
 CoreShowChannels so that calls that ended while we were away are closed, marked reconciled.
-Shutdown runs in reverse: stop AMI intake, drain what is queued, flush the store, close the DB.
+Shutdown runs in reverse: stop the web server, stop AMI intake, drain what is queued, let the
+recording finaliser settle what it can, flush the store, close the DB.
+
+Recordings: MixMonitor runs in the dialplan from the moment the hotline answers, so a call is
+recorded whether or not the service is connected (the AMI user cannot start MixMonitor anyway:
+it lacks the `system` class). The service's part is the record of it: a row when MixMonitorStart
+arrives, the measured and judged file when the call ends, and at start-up (after the first
+resync, when the book knows which calls are live) a reconcile of the folder with the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -20,24 +28,38 @@ import structlog
 from ivr_agent.ami import CONNECTED, AmiClient
 from ivr_agent.config import Settings, require_ami_secret
 from ivr_agent.domain.callbook import CallBook, CallChange
+from ivr_agent.domain.calls import CallState
 from ivr_agent.domain.events import (
     ChannelEvent,
     CoreShowChannel,
     Event,
     IvrAgentConnected,
     MalformedEvent,
+    MixMonitorStart,
     parse,
 )
 from ivr_agent.errors import AmiError, InvalidTransition, StorageError
 from ivr_agent.lag import LagMeter
+from ivr_agent.recordings import retention
+from ivr_agent.recordings.files import RecordingsRoot
+from ivr_agent.recordings.keeper import RecordingKeeper
+from ivr_agent.recordings.reconcile import reconcile
 from ivr_agent.store.calls import CallStore, TimelineEntry, open_calls
 from ivr_agent.store.db import open_db
 from ivr_agent.store.snapshot import call_from_json
+from ivr_agent.store.txn import Db
+from ivr_agent.web.app import create_app
+from ivr_agent.web.deps import WebDeps
+from ivr_agent.web.server import WebServer
 
 log = structlog.get_logger(__name__)
 
 _RESYNC_TIMEOUT: Final = 10.0  # CoreShowChannels with thousands of channels still answers in ~1 s
 _DRAIN_TIMEOUT: Final = 5.0  # at shutdown, how long queued events may take to be processed
+# The first reconcile of the recordings folder waits for the first resync (so that it knows the
+# live calls), but not longer than this when Asterisk is unreachable.
+_RECONCILE_WAIT: Final = 30.0
+_WITH_AGENT: Final = frozenset({CallState.CONNECTED, CallState.ON_HOLD})
 # Fields every timeline entry leaves out: the call and channel keys are columns already.
 _SKIP_DETAIL: Final = frozenset({"at", "uniqueid", "linkedid", "vars", "dest_vars"})
 
@@ -68,32 +90,62 @@ class Service:
         self.events_rejected = 0
         self._dropped_seen = 0
         self._details: dict[type[Event], tuple[str, ...]] = {}
+        self.recordings: RecordingKeeper | None = None
+        self.web: WebServer | None = None
+        self.resynced = asyncio.Event()  # the first resync after start-up is done
 
     async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
         own_conn = self._conn is None
-        conn = self._conn or await open_db(self.settings.storage.database)
+        conn = self._conn or await open_db(settings.storage.database)
         self.store = store = CallStore(
             conn,
-            flush_interval=self.settings.storage.flush_interval,
-            flush_max_rows=self.settings.storage.flush_max_rows,
+            flush_interval=settings.storage.flush_interval,
+            flush_max_rows=settings.storage.flush_max_rows,
+        )
+        # Recordings, users and the audit log write on their own connection (see store/txn.py).
+        db = await Db.open(settings.storage.database)
+        self.recordings = keeper = RecordingKeeper(
+            db,
+            RecordingsRoot(settings.hotline.recordings_dir),
+            finalise_timeout=settings.recordings.finalise_timeout,
+            tolerance=settings.recordings.duration_tolerance,
+            clock=self._clock,
         )
         try:
+            web = self.web = self._web(db) if settings.web.enabled else None
             await self._adopt_open_calls(conn)
             async with asyncio.TaskGroup() as tg:
                 flusher = tg.create_task(store.run(), name="store-flush")
+                finaliser = tg.create_task(keeper.run(), name="recordings")
+                upkeep = tg.create_task(self._upkeep(keeper), name="recordings-upkeep")
+                web_task = tg.create_task(web.serve(), name="web") if web else None
                 consumer = tg.create_task(self._consume(), name="ami-consume")
                 await self.ami.start()
-                log.info("service_started", database=self.settings.storage.database)
+                log.info(
+                    "service_started",
+                    database=settings.storage.database,
+                    web=web.url if web else None,
+                )
                 self.started.set()
                 await stop.wait()
                 log.info("service_stopping")
+                if web and web_task:
+                    web.stop()  # stop accepting HTTP first
+                    await web_task
+                upkeep.cancel()
                 await self.ami.close()
                 consumer.cancel()
                 await self._drain()
+                keeper.stop()  # settles what it can in a short grace, the rest at next start
+                await finaliser
                 store.stop()  # the flusher writes what is left, then returns
                 await flusher
         finally:
+            if self.web is not None:
+                self.web.close()
             await self.ami.close()
+            await db.close()
             if own_conn:
                 await conn.close()
         log.info(
@@ -102,6 +154,50 @@ class Service:
             rows_written=store.rows_written,
             live_calls=len(self.book),
         )
+
+    def _web(self, db: Db) -> WebServer:
+        """The web server, bound now: a port in use stops the start-up with a clear error."""
+        deps = WebDeps(
+            db=db,
+            root=RecordingsRoot(self.settings.hotline.recordings_dir),
+            settings=self.settings,
+            clock=self._clock,
+            current_call=self.current_call,
+        )
+        server = WebServer(create_app(deps), self.settings.web.host, self.settings.web.port)
+        server.bind()
+        return server
+
+    def current_call(self, agent: str) -> str | None:
+        """The call `agent` (queue member name) is connected to now, if any."""
+        for call in self.book:
+            if call.agent == agent and call.state in _WITH_AGENT:
+                return call.call_id
+        return None
+
+    async def _upkeep(self, keeper: RecordingKeeper) -> None:
+        """Reconcile the recordings folder (first once the book is settled), expire old ones."""
+        cfg = self.settings.recordings
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_RECONCILE_WAIT):
+                await self.resynced.wait()
+        next_reconcile = next_expiry = time.monotonic()
+        while True:
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + cfg.reconcile_interval
+                try:
+                    await reconcile(keeper, self.book.__contains__, clock=self._clock)
+                except Exception:  # a task boundary: log it, try again next time
+                    log.exception("recordings_reconcile_failed")
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + cfg.retention_interval
+                try:
+                    await retention.expire(
+                        keeper.db, keeper.root, cfg.retention_days, self._clock()
+                    )
+                except Exception:  # a task boundary: log it, try again next time
+                    log.exception("recordings_expiry_failed")
+            await asyncio.sleep(max(0.0, min(next_reconcile, next_expiry) - time.monotonic()))
 
     async def _adopt_open_calls(self, conn: aiosqlite.Connection) -> None:
         """Calls left open by a previous run: kept in the book until the first resync decides."""
@@ -186,6 +282,16 @@ class Service:
                     call.call_id, call.updated_at, "Reconciled", "", {"state": call.state.value}
                 )
             )
+        keeper = self.recordings
+        if keeper is not None:
+            if change.ended:
+                keeper.call_ended(call)
+            elif (
+                isinstance(event, MixMonitorStart)
+                and event.uniqueid == call.call_id
+                and call.recording_started_at == event.at
+            ):
+                keeper.call_started(call)
         if change.state_changed:
             log.info(
                 "call_state_changed",
@@ -220,6 +326,7 @@ class Service:
         changes = self.book.resync(snaps, now)
         for change in changes:
             self._record(change)
+        self.resynced.set()
         log.info(
             "resync_done",
             channels=len(snaps),

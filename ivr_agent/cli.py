@@ -19,11 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     # Imported here so that `ivr-agent --help` stays fast and each group owns its own flags.
-    from ivr_agent import service_cli
+    from ivr_agent import recordings_cli, service_cli, users_cli
     from ivr_agent.lab import commands as lab_commands
     from ivr_agent.lab import demo
 
     service_cli.add_parsers(sub)
+    recordings_cli.add_parser(sub)
+    users_cli.add_parser(sub)
     demo.add_parser(sub)
     lab_commands.add_parser(sub)
     return parser

@@ -40,6 +40,8 @@ SIP_PORT = 5060
 RTP_PORTS = (20000, 20200)
 # File names only; the secret itself is generated per lab.
 SECRET_FILE = "ami.secret"  # noqa: S105
+SESSION_KEY_FILE = "session.key"
+WEB_PORT = 8080
 MANAGER_SECRET_CONF = "manager_ivr_agent_secret.conf"  # noqa: S105
 CONFIG_FILE = "ivr-agent.toml"
 
@@ -91,6 +93,18 @@ def ensure_secret(lab_dir: Path) -> str:
     return value
 
 
+def ensure_session_key(lab_dir: Path) -> None:
+    """The web session signing key in DIR/session.key (0600): kept if present, else generated."""
+    path = lab_dir / SESSION_KEY_FILE
+    try:
+        if path.read_text(encoding="utf-8").strip():
+            os.chmod(path, 0o600)
+            return
+    except FileNotFoundError:
+        pass
+    _write_private(path, secrets.token_urlsafe(32) + "\n")
+
+
 def write_manager_secret(lab_dir: Path, secret: str) -> None:
     """The one-line file that the operator template `manager_ivr_agent.conf` #includes."""
     _write_private(lab_dir / "etc" / MANAGER_SECRET_CONF, f"secret = {secret}\n")
@@ -100,7 +114,8 @@ def render_service_config() -> str:
     """DIR/ivr-agent.toml; relative paths resolve against its own folder (see config.py)."""
     return (
         "# Written by `ivr-agent lab up`; rewritten on each `lab up`.\n"
-        "# The AMI secret is not here: it is read from ami.secret (mode 0600).\n"
+        "# No secret is here: the AMI secret is read from ami.secret and the web session key\n"
+        "# from session.key (both mode 0600).\n"
         "\n"
         "[ami]\n"
         f'host = "{AMI_HOST}"\n'
@@ -115,12 +130,22 @@ def render_service_config() -> str:
         'queues = ["support"]\n'
         'recordings_dir = "rec"\n'
         "\n"
+        "[recordings]\n"
+        "retention_days = 180\n"
+        "\n"
+        "[web]\n"
+        "enabled = true\n"
+        f'host = "{AMI_HOST}"\n'
+        f"port = {WEB_PORT}\n"
+        f'session_key_file = "{SESSION_KEY_FILE}"\n'
+        "\n"
         "[log]\n"
         'level = "info"\n'
     )
 
 
 def write_service_config(lab_dir: Path) -> Path:
+    ensure_session_key(lab_dir)
     path = lab_dir / CONFIG_FILE
     _write_if_changed(path, render_service_config().encode("utf-8"))
     return path

@@ -27,6 +27,8 @@ def lab_settings(lab: LabInfo, db: Path) -> Settings:
         s,
         storage=dataclasses.replace(s.storage, database=str(db), flush_interval=0.02),
         ami=dataclasses.replace(s.ami, reconnect_min=0.2, reconnect_max=1.0),
+        # Any free port: several services (and the lab's own on 8080) may run at once.
+        web=dataclasses.replace(s.web, port=0),
     )
 
 

@@ -82,5 +82,23 @@ def test_dialplan_has_no_secrets_and_safe_file_names() -> None:
     for conf in dialplan.rglob("*.conf"):
         assert not re.search(r"^\s*secret\s*=", conf.read_text(encoding="utf-8"), re.M), conf
     hotline = (dialplan / "extensions_ivr_agent.conf").read_text(encoding="utf-8")
-    assert "MixMonitor(${ivr_rec}/${CALL_ID}.wav)" in hotline
+    assert "MixMonitor(${ivr_rec}/${CALL_ID}.${ivr_recfmt})" in hotline
+    # The format is one of two fixed words, never a channel's free text.
+    assert 'Set(ivr_recfmt=${IF($["${IVR_AGENT_REC_FORMAT}" = "ogg"]?ogg:wav)})' in hotline
     assert "Set(CALL_ID=${UNIQUEID})" in hotline
+
+
+def test_session_key_is_private_kept_and_read_by_the_web_config(tmp_path: Path) -> None:
+    render.ensure_secret(tmp_path)
+    path = render.write_service_config(tmp_path)
+    key_file = tmp_path / "session.key"
+    key = key_file.read_text(encoding="utf-8").strip()
+    assert len(key) >= 40
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key not in path.read_text(encoding="utf-8")
+    render.write_service_config(tmp_path)
+    assert key_file.read_text(encoding="utf-8").strip() == key  # kept across `lab up`s
+    settings = load_settings(path, env={})
+    assert settings.web.enabled
+    assert settings.web.session_key == key
+    assert settings.recordings.retention_days == 180
