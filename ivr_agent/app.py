@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 import aiosqlite
@@ -38,12 +39,15 @@ from ivr_agent.domain.events import (
     MixMonitorStart,
     parse,
 )
+from ivr_agent.domain.silence import SilencePolicy
 from ivr_agent.errors import AmiError, InvalidTransition, StorageError
+from ivr_agent.features import Feature
 from ivr_agent.lag import LagMeter
 from ivr_agent.recordings import retention
 from ivr_agent.recordings.files import RecordingsRoot
 from ivr_agent.recordings.keeper import RecordingKeeper
 from ivr_agent.recordings.reconcile import reconcile
+from ivr_agent.silentline import SilentLine
 from ivr_agent.store.calls import CallStore, TimelineEntry, open_calls
 from ivr_agent.store.db import open_db
 from ivr_agent.store.snapshot import call_from_json
@@ -93,6 +97,18 @@ class Service:
         self.recordings: RecordingKeeper | None = None
         self.web: WebServer | None = None
         self.resynced = asyncio.Event()  # the first resync after start-up is done
+        self.features: list[Feature] = []
+        self.silent_line: SilentLine | None = None
+        if settings.silent_line.enabled:
+            cfg = settings.silent_line
+            self.silent_line = SilentLine(
+                self.ami,
+                SilencePolicy(cfg.agent_window, cfg.ivr_window or None),
+                context=cfg.context,
+                prompt_file=Path(settings.hotline.sounds_dir) / "silent-line.wav",
+                clock=clock,
+            )
+            self.features.append(self.silent_line)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -121,6 +137,7 @@ class Service:
                 upkeep = tg.create_task(self._upkeep(keeper), name="recordings-upkeep")
                 web_task = tg.create_task(web.serve(), name="web") if web else None
                 consumer = tg.create_task(self._consume(), name="ami-consume")
+                feature_tasks = [tg.create_task(f.run(), name=f.name) for f in self.features]
                 await self.ami.start()
                 log.info(
                     "service_started",
@@ -134,6 +151,8 @@ class Service:
                     web.stop()  # stop accepting HTTP first
                     await web_task
                 upkeep.cancel()
+                for task in feature_tasks:
+                    task.cancel()
                 await self.ami.close()
                 consumer.cancel()
                 await self._drain()
@@ -292,6 +311,11 @@ class Service:
                 and call.recording_started_at == event.at
             ):
                 keeper.call_started(call)
+        for feature in self.features:
+            try:
+                feature.observe(change)
+            except Exception:  # one feature's bug must not stop the call records
+                log.exception("feature_failed", feature=feature.name, call_id=call.call_id)
         if change.state_changed:
             log.info(
                 "call_state_changed",
@@ -326,6 +350,8 @@ class Service:
         changes = self.book.resync(snaps, now)
         for change in changes:
             self._record(change)
+        for feature in self.features:
+            feature.on_resync()
         self.resynced.set()
         log.info(
             "resync_done",

@@ -57,6 +57,15 @@ class StorageConfig:
 class HotlineConfig:
     queues: tuple[str, ...] = ("support",)
     recordings_dir: str = "/var/spool/asterisk/monitor"
+    sounds_dir: str = "/var/lib/asterisk/sounds/ivr-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class SilentLineConfig:
+    enabled: bool = True
+    agent_window: float = 8.0
+    ivr_window: float = 0.0  # 0: no silent-line before an agent answers
+    context: str = "ivr-agent-silent-line"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,7 @@ class Settings:
     storage: StorageConfig = StorageConfig()
     hotline: HotlineConfig = HotlineConfig()
     recordings: RecordingsConfig = RecordingsConfig()
+    silent_line: SilentLineConfig = SilentLineConfig()
     log: LogConfig = LogConfig()
     web: WebConfig = WebConfig()
     source: str = "<defaults>"
@@ -103,6 +113,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "storage": StorageConfig,
     "hotline": HotlineConfig,
     "recordings": RecordingsConfig,
+    "silent_line": SilentLineConfig,
     "log": LogConfig,
     "web": WebConfig,
 }
@@ -113,6 +124,7 @@ _PATHS = {
     ("ami", "secret_file"),
     ("storage", "database"),
     ("hotline", "recordings_dir"),
+    ("hotline", "sounds_dir"),
     ("web", "session_key_file"),
 }
 _LOG_LEVELS = {"debug", "info", "warning", "error"}
@@ -276,6 +288,12 @@ def _validate(s: Settings, where: str) -> None:
     if not s.hotline.queues:
         raise fail("hotline.queues", "must name at least one queue")
     _validate_recordings(s.recordings, fail)
+    if s.silent_line.agent_window <= 0:
+        raise fail("silent_line.agent_window", "must be > 0 seconds")
+    if s.silent_line.ivr_window < 0:
+        raise fail("silent_line.ivr_window", "must be >= 0 seconds (0: off)")
+    if not s.silent_line.context.strip():
+        raise fail("silent_line.context", "must name the dialplan context of the prompt")
 
 
 def _validate_recordings(r: RecordingsConfig, fail: Callable[[str, str], ConfigError]) -> None:

@@ -61,6 +61,8 @@ class Triggered:
 class SilentLine:
     """Owns the watches; `observe()` is called on the AMI hot path (sync, cheap)."""
 
+    name = "silent-line"
+
     def __init__(
         self,
         ami: ActionSender,
@@ -108,6 +110,9 @@ class SilentLine:
         if signal is not None and event is not None:
             watch = silence.apply(watch, signal, event.at)
         self._put(watch)
+
+    def on_resync(self) -> None:
+        self.gap()
 
     def gap(self) -> None:
         """Events may have been missed (reconnect, drops): every open window restarts."""

@@ -129,6 +129,7 @@ def render_service_config() -> str:
         "[hotline]\n"
         'queues = ["support"]\n'
         'recordings_dir = "rec"\n'
+        'sounds_dir = "sounds"\n'
         "\n"
         "[recordings]\n"
         "retention_days = 180\n"
