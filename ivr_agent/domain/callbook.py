@@ -273,6 +273,7 @@ def call_from_snapshot(snaps: Sequence[CoreShowChannel], now: float) -> Call:
         updated_at=now,
         caller_number=number,
         caller_name=name,
+        caller_channel=caller.channel if caller else "",
         dialed_number=dialed(caller.exten) if caller else "",
         caller_kind=caller.vars.caller_kind if caller else "",
         ivr_outcome=caller.vars.ivr_outcome if caller else "",

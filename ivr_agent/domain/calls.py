@@ -148,6 +148,7 @@ class Call:
     updated_at: float  # `at` of the last event applied
     caller_number: str = ""
     caller_name: str = ""
+    caller_channel: str = ""  # the caller leg's channel name: what a Redirect moves
     dialed_number: str = ""
     caller_kind: str = ""  # CALLER_KIND chanvar (lab: talking / silent / sipp)
     ivr_outcome: str = ""  # IVR_OUTCOME chanvar of the caller leg
@@ -179,6 +180,7 @@ class _Changes(TypedDict, total=False):
     updated_at: float
     caller_number: str
     caller_name: str
+    caller_channel: str
     dialed_number: str
     caller_kind: str
     ivr_outcome: str
@@ -218,6 +220,7 @@ def new_call(event: Newchannel) -> Call:
         updated_at=event.at,
         caller_number=event.caller_number,
         caller_name=event.caller_name,
+        caller_channel=event.channel,
         dialed_number=dialed(event.exten),
         caller_kind=event.vars.caller_kind,
         ivr_outcome=event.vars.ivr_outcome,
@@ -332,6 +335,8 @@ def _channel_event(call: Call, ev: ChannelEvent, changes: _Changes) -> CallState
         if not isinstance(ev, Hangup):
             live = live | {uid}
     if uid == cid:
+        if ev.channel and ev.channel != call.caller_channel:
+            changes["caller_channel"] = ev.channel
         _caller_leg(
             call, changes, ev.at, ev.channel_state, ev.caller_number, ev.caller_name, ev.exten,
             ev.vars,
