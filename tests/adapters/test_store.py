@@ -172,10 +172,12 @@ def test_committed_rows_survive_kill_9(db_path: Path) -> None:
         cwd=Path(__file__).parents[2],
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "flushed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    try:
+        assert proc.stdout.readline().strip() == "flushed"
+    finally:  # never leave the writer running, whatever happened
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()
 
     import sqlite3
 
