@@ -37,6 +37,10 @@ def hotline_prompts(overrides: Mapping[Key, str] | None = None) -> dict[str, str
         "civil-warning": phrases.phrase(Key.CIVIL_WARNING, zh, overrides).text,
         # The last words before the line hangs up.
         "closing": phrases.phrase(Key.CLOSING, zh, overrides).text,
+        # Nobody on duty (after hours, a gap in the roster): the dialplan's [ivr-agent-after-hours].
+        "after-hours": phrases.phrase(Key.AFTER_HOURS, zh, overrides).text,
+        # After the caller pressed 1 for a call back.
+        "callback-recorded": phrases.phrase(Key.CALLBACK_RECORDED, zh, overrides).text,
     }
 
 

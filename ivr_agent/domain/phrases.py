@@ -48,6 +48,8 @@ class Key(enum.Enum):
     FREE_THE_LINE = "free_the_line"
     CIVIL_WARNING = "civil_warning"
     CLOSING = "closing"
+    AFTER_HOURS = "after_hours"  # the hotline's prompt when nobody is on duty
+    CALLBACK_RECORDED = "callback_recorded"  # after the caller asked for a call back
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ _ZH: Final[Mapping[Key, str]] = {
     ),
     Key.CIVIL_WARNING: "对不起,先生/小姐,请您使用文明用语,否则很抱歉,我们将结束这次通话。",
     Key.CLOSING: "感谢您的电话,再见!",
+    Key.AFTER_HOURS: "您好,现在是非工作时间,暂时没有客服人员接听。如需我们回电,请按1。",
+    Key.CALLBACK_RECORDED: "已记录您的回电请求,我们上班后会尽快给您回电。再见。",
 }
 
 _EN: Final[Mapping[Key, str]] = {
@@ -114,6 +118,8 @@ _EN: Final[Mapping[Key, str]] = {
         "this call."
     ),
     Key.CLOSING: "Thank you for calling, goodbye!",
+    Key.AFTER_HOURS: "Hello, nobody can take your call right now. For a call back, press 1.",
+    Key.CALLBACK_RECORDED: "Your call-back request is recorded; we will call you soon. Goodbye.",
 }
 
 TEXTS: Final[Mapping[Language, Mapping[Key, str]]] = MappingProxyType(

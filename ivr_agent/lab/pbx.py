@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from ivr_agent.errors import LabError
-from ivr_agent.lab import asterisk, chroot, host, prompts, render
+from ivr_agent.lab import asterisk, chroot, host, prompts, render, seed
 
 log = structlog.get_logger()
 
@@ -116,8 +116,14 @@ class Lab:
         with self._lock():
             if self._healthy():
                 render.write_service_config(self.lab_dir)
-                self._echo(f"lab already up in {self.lab_dir}")
-                return self.info()
+                self._seed()
+                changed = render.configs_changed(self.lab_dir)
+                stale = prompts.stale_prompts(self.lab_dir / "sounds")
+                if not changed and not stale:
+                    self._echo(f"lab already up in {self.lab_dir}")
+                    return self.info()
+                # dialplan/ or the prompts changed since the lab started: render and restart.
+                self._echo(f"lab out of date ({', '.join(changed + stale)}): restarting")
             needed = [] if chroot.chroot_ok(self.chroot) else ["debootstrap"]
             if prompts.stale_prompts(self.lab_dir / "sounds"):
                 needed += ["espeak-ng", "sox"]
@@ -130,6 +136,7 @@ class Lab:
             if made:
                 self._echo(f"prompts rendered: {', '.join(made)}")
             secret = self._render(root)
+            self._seed()
             self._mount()
             # Running but unhealthy (stale secret, hung AMI): restart with the fresh config.
             stopped = asterisk.stop(self.lab_dir, self.chroot)
@@ -218,6 +225,12 @@ class Lab:
         config = render.write_service_config(self.lab_dir)
         self._echo(f"configs rendered in {self.lab_dir}/etc; service config {config}")
         return secret
+
+    def _seed(self) -> None:
+        """The lab agents and roster in the lab's database (the service adds the members)."""
+        made = seed.seed_sync(self.lab_dir / render.LAB_DATABASE, if_needed=True)
+        if made:
+            self._echo(f"lab roster imported: {made} shifts (dialplan/lab/roster.csv)")
 
     def _mounted_here(self) -> bool:
         """/lab in the chroot is a mount of *this* lab folder."""

@@ -44,6 +44,7 @@ SESSION_KEY_FILE = "session.key"
 WEB_PORT = 8080
 MANAGER_SECRET_CONF = "manager_ivr_agent_secret.conf"  # noqa: S105
 CONFIG_FILE = "ivr-agent.toml"
+LAB_DATABASE = "ivr-agent.db"
 
 
 def dialplan_dir() -> Path:
@@ -75,6 +76,21 @@ def install_configs(lab_dir: Path, chroot: Path) -> None:
         _write_if_changed(etc / "indications.conf", indications.read_bytes())
     else:
         (etc / "indications.conf").touch()
+
+
+def configs_changed(lab_dir: Path) -> list[str]:
+    """Names of the dialplan/ files that differ from (or are missing in) DIR/etc."""
+    src = dialplan_dir()
+    etc = lab_dir / "etc"
+    changed = []
+    for folder in (src, src / "lab"):
+        for conf in sorted(folder.glob("*.conf")):
+            target = etc / conf.name
+            if folder == src and (src / "lab" / conf.name).is_file():
+                continue  # the lab's own file wins
+            if not target.is_file() or target.read_bytes() != conf.read_bytes():
+                changed.append(conf.name)
+    return changed
 
 
 def ensure_secret(lab_dir: Path) -> str:
@@ -124,7 +140,7 @@ def render_service_config() -> str:
         f'secret_file = "{SECRET_FILE}"\n'
         "\n"
         "[storage]\n"
-        'database = "ivr-agent.db"\n'
+        f'database = "{LAB_DATABASE}"\n'
         "\n"
         "[hotline]\n"
         'queues = ["support"]\n'

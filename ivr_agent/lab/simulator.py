@@ -20,7 +20,7 @@ from ivr_agent.errors import AmiError
 
 log = structlog.get_logger(__name__)
 
-SCENARIOS: Final = ("talking", "silent")
+SCENARIOS: Final = ("talking", "silent", "callback")
 HOTLINE_CONTEXT: Final = "ivr-agent-hotline"
 # Cap so that a typo in --count/--rate cannot flood the lab (asterisk-lab.md §6: ~100 calls/s).
 MAX_COUNT: Final = 10_000
@@ -45,6 +45,7 @@ class LocalCall:
     caller_name: str
     dialed: str = "95000"
     hold_s: float = 10.0
+    queue: str = ""  # the hotline queue for this call (IVR_AGENT_QUEUE); '' the global one
 
     def originate(self) -> dict[str, str]:
         """The Originate action for this call (the caller's name is stripped of quoting)."""
@@ -54,6 +55,8 @@ class LocalCall:
             raise ValueError(f"dialed number must be digits, got {self.dialed!r}")
         if self.caller_number and not self.caller_number.lstrip("+").isdigit():
             raise ValueError(f"caller number must be digits, got {self.caller_number!r}")
+        if self.queue and not self.queue.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"queue must be letters, digits, - or _, got {self.queue!r}")
         name = _CALLER_NAME_DROP.sub("", self.caller_name).strip()
         return {
             "Action": "Originate",
@@ -62,7 +65,8 @@ class LocalCall:
             "Exten": self.dialed,
             "Priority": "1",
             "CallerID": f'"{name}" <{self.caller_number}>' if name else self.caller_number,
-            "Variable": f"CALLER_WAIT={max(0.0, self.hold_s):g}",
+            "Variable": f"CALLER_WAIT={max(0.0, self.hold_s):g}"
+            + (f",IVR_AGENT_QUEUE={self.queue}" if self.queue else ""),
             "Timeout": "15000",
         }
 

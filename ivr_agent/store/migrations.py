@@ -135,4 +135,159 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX audit_at ON audit_log(at);
         """,
     ),
+    (
+        4,
+        """
+        -- The duty roster (a copy of store.roster.SCHEMA, which must not be imported here:
+        -- store.roster imports store.db, which imports this module) and callback requests.
+        CREATE TABLE agents (
+            name         TEXT PRIMARY KEY,            -- the queue MemberName
+            display_name TEXT NOT NULL DEFAULT '',
+            interface    TEXT NOT NULL UNIQUE,        -- Local/agent1@lab-agents/n, PJSIP/1001
+            queues       TEXT NOT NULL DEFAULT '[]',  -- JSON array of queue names
+            active       INTEGER NOT NULL DEFAULT 1,
+            created_at   TEXT NOT NULL,
+            updated_at   TEXT NOT NULL
+        );
+
+        CREATE TABLE shifts (
+            id         INTEGER PRIMARY KEY,
+            agent      TEXT NOT NULL REFERENCES agents(name),
+            start_utc  TEXT NOT NULL,
+            end_utc    TEXT NOT NULL,
+            role       TEXT NOT NULL CHECK (role IN ('agent', 'leader')),
+            source     TEXT NOT NULL DEFAULT '',     -- import:FILE, change:ID, edit
+            note       TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            CHECK (end_utc > start_utc)
+        );
+        CREATE INDEX shifts_start ON shifts(start_utc);
+        CREATE INDEX shifts_agent ON shifts(agent, start_utc);
+
+        CREATE TABLE shift_breaks (
+            shift_id  INTEGER NOT NULL REFERENCES shifts(id) ON DELETE CASCADE,
+            start_utc TEXT NOT NULL,
+            end_utc   TEXT NOT NULL,
+            PRIMARY KEY (shift_id, start_utc),
+            CHECK (end_utc > start_utc)
+        );
+
+        CREATE TABLE roster_changes (
+            id            INTEGER PRIMARY KEY,
+            requested_by  TEXT NOT NULL,
+            requested_at  TEXT NOT NULL,
+            kind          TEXT NOT NULL CHECK (kind IN ('swap', 'change')),
+            payload       TEXT NOT NULL,             -- JSON: what is asked
+            reason        TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'approved', 'rejected')),
+            decided_by    TEXT,
+            decided_at    TEXT,
+            decision_note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX roster_changes_status ON roster_changes(status, id);
+
+        -- Append-only: who did what to the roster and the queues, when, with the details as JSON.
+        CREATE TABLE roster_audit (
+            id     INTEGER PRIMARY KEY,
+            at     TEXT NOT NULL,
+            who    TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX roster_audit_at ON roster_audit(at);
+
+        -- Callback requests: after-hours callers who asked for a call back, complaints to
+        -- follow up. Written through ivr_agent.store.callbacks.
+        CREATE TABLE callbacks (
+            id            INTEGER PRIMARY KEY,
+            call_id       TEXT NOT NULL DEFAULT '',
+            caller_number TEXT NOT NULL,
+            reason        TEXT NOT NULL CHECK (reason IN ('after_hours','complaint','other')),
+            due_at        TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'open'
+                          CHECK (status IN ('open','done','cancelled')),
+            note          TEXT NOT NULL DEFAULT '',
+            created_by    TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            closed_by     TEXT NOT NULL DEFAULT '',
+            closed_at     TEXT
+        );
+        CREATE INDEX callbacks_open ON callbacks(status, due_at);
+        """,
+    ),
+    (
+        5,
+        """
+        -- The agent desk: customer files keyed by phone number, complaints (5 steps) with an
+        -- append-only history, callers' suggestions, the blacklist. Written through
+        -- ivr_agent.store.customers / complaints / blacklist.
+        CREATE TABLE customers (
+            number     TEXT PRIMARY KEY,
+            name       TEXT NOT NULL DEFAULT '',
+            notes      TEXT NOT NULL DEFAULT '',
+            tags       TEXT NOT NULL DEFAULT '[]',   -- JSON array of strings
+            version    INTEGER NOT NULL DEFAULT 1,   -- optimistic locking: an edit names it
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL DEFAULT ''
+        );
+
+        CREATE TABLE complaints (
+            id            INTEGER PRIMARY KEY,
+            call_id       TEXT NOT NULL,
+            caller_number TEXT NOT NULL,
+            agent         TEXT NOT NULL,
+            category      TEXT NOT NULL DEFAULT '',
+            steps         TEXT NOT NULL DEFAULT '[]', -- JSON array: the notes of steps 1..5
+            promised_at   TEXT,
+            status        TEXT NOT NULL DEFAULT 'open' CHECK (status IN
+                          ('open','in_progress','awaiting_callback','resolved','closed')),
+            callback_id   INTEGER,
+            version       INTEGER NOT NULL DEFAULT 1,
+            created_by    TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+        CREATE INDEX complaints_caller ON complaints(caller_number, id);
+
+        -- Append-only: every change to a complaint, with the new values as JSON.
+        CREATE TABLE complaint_history (
+            id           INTEGER PRIMARY KEY,
+            complaint_id INTEGER NOT NULL REFERENCES complaints(id),
+            at           TEXT NOT NULL,
+            actor        TEXT NOT NULL,
+            action       TEXT NOT NULL,
+            detail       TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX complaint_history_of ON complaint_history(complaint_id, id);
+
+        CREATE TABLE suggestions (
+            id            INTEGER PRIMARY KEY,
+            call_id       TEXT NOT NULL,
+            caller_number TEXT NOT NULL,
+            agent         TEXT NOT NULL,
+            text          TEXT NOT NULL,
+            department    TEXT NOT NULL,
+            created_at    TEXT NOT NULL
+        );
+
+        CREATE TABLE blacklist (
+            id            INTEGER PRIMARY KEY,
+            number        TEXT NOT NULL,
+            reason        TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending','approved','rejected','removed')),
+            proposed_by   TEXT NOT NULL,
+            proposed_at   TEXT NOT NULL,
+            decided_by    TEXT NOT NULL DEFAULT '',
+            decided_at    TEXT,
+            decision_note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX blacklist_number ON blacklist(number, id);
+        -- The screen pop reads a caller's previous calls on the hot path of every pop.
+        CREATE INDEX calls_caller ON calls(caller_number, started_at);
+        """,
+    ),
 )

@@ -22,6 +22,7 @@ from ivr_agent.errors import StorageError
 from ivr_agent.store import roster as store
 from ivr_agent.store import roster_ops as ops
 from ivr_agent.store.db import open_db
+from ivr_agent.store.migrations import MIGRATIONS
 
 SH = ZoneInfo("Asia/Shanghai")
 LAB = Path(__file__).resolve().parents[2] / "dialplan" / "lab" / "roster.csv"
@@ -33,6 +34,7 @@ def at(text: str) -> float:
 
 
 async def create_schema(conn: aiosqlite.Connection) -> None:
+    """The roster tables on a bare connection (open_db creates them: migration 4)."""
     # Split as the migration runner does: a ';' inside a statement or comment would break it.
     for statement in store.SCHEMA.split(";"):
         if statement.strip():
@@ -41,8 +43,7 @@ async def create_schema(conn: aiosqlite.Connection) -> None:
 
 @pytest.fixture
 async def conn(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    c = await open_db(db_path)
-    await create_schema(c)
+    c = await open_db(db_path)  # migration 4 creates the roster tables
     for i in range(1, 5):
         agent = Agent(f"agent{i}", f"Local/agent{i}@lab-agents/n", ("support",))
         await store.add_agent(c, agent, by="admin", at=NOW)
@@ -71,7 +72,16 @@ async def count(conn: aiosqlite.Connection, sql: str) -> int:
 async def test_schema_and_its_guard(db_path: Path, tmp_path: Path) -> None:
     statements = [s for s in store.SCHEMA.split(";") if s.strip()]
     assert sum("CREATE TABLE" in s for s in statements) == 5
-    bare = await open_db(tmp_path / "bare.db")
+    # Migration 4 is the same schema (a copy: migrations.py cannot import store.roster).
+    migration = dict(MIGRATIONS)[4]
+    for statement in statements:
+        assert " ".join(statement.split()) in " ".join(migration.split())
+    migrated = await open_db(tmp_path / "migrated.db")
+    try:
+        await store.require_schema(migrated, "migrated.db")
+    finally:
+        await migrated.close()
+    bare = await aiosqlite.connect(tmp_path / "bare.db", isolation_level=None)
     try:
         with pytest.raises(StorageError, match="no roster tables"):
             await store.require_schema(bare, "bare.db")
@@ -358,7 +368,6 @@ def config(tmp_path: Path) -> str:
 
     async def setup() -> None:
         c = await open_db(db)
-        await create_schema(c)
         await c.close()
 
     import asyncio

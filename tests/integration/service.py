@@ -17,12 +17,17 @@ from pathlib import Path
 from ivr_agent.app import Service
 from ivr_agent.config import Settings, load_settings
 from ivr_agent.lab.pbx import LabInfo
+from ivr_agent.lab.seed import seed_sync
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def lab_settings(lab: LabInfo, db: Path) -> Settings:
+def lab_settings(lab: LabInfo, db: Path, *, seed: bool = True) -> Settings:
+    """The lab's settings on database `db`, seeded (unless told not to) with the lab's agents
+    and roster: the service adds queue members only for the agents on duty."""
     s = load_settings(lab.config_path)
+    if seed:
+        seed_sync(db, tz=s.site.timezone, if_needed=True)
     return dataclasses.replace(
         s,
         storage=dataclasses.replace(s.storage, database=str(db), flush_interval=0.02),

@@ -73,7 +73,19 @@ async def test_ami_user_cannot_run_cli_commands(ami: RawAmi) -> None:
     assert reply.get("Response") == "Error"
 
 
+async def _hotline_open(ami: RawAmi) -> None:
+    """No service runs here: the hotline must queue (as a PBX without ivr-agent does), whatever
+    IVR_AGENT_OPEN_support a previous test's service left (unset counts as open). Without a
+    service the queue may have no members: the caller waits, talking and recorded, until it
+    hangs up."""
+    reply = await ami.action(
+        {"Action": "Setvar", "Variable": "IVR_AGENT_OPEN_support", "Value": ""}
+    )
+    assert reply.get("Response") == "Success"
+
+
 async def test_sip_talking_call_with_chinese_name(lab: LabInfo, ami: RawAmi) -> None:
+    await _hotline_open(ami)
     number = _number()
     call = asyncio.ensure_future(
         place_sip_calls(lab.lab_dir, "talking", number, "张三", "95000", hold_s=9)
@@ -98,6 +110,7 @@ async def test_sip_talking_call_with_chinese_name(lab: LabInfo, ami: RawAmi) -> 
 
 
 async def test_sip_silent_call_never_talks(lab: LabInfo, ami: RawAmi) -> None:
+    await _hotline_open(ami)
     number = _number()
     result = None
     call = asyncio.ensure_future(

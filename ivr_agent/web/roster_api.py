@@ -1,0 +1,177 @@
+"""The roster over HTTP: the shift leader button, who is on duty, alerts, change requests.
+
+Agents: POST /api/calls/current/leader (transfer the caller to the shift leaders: 409 when no
+leader is on duty), POST /api/roster/requests (ask for a swap or a change).
+Supervisors: GET /api/roster/onduty, GET /api/roster/alerts,
+POST /api/roster/requests/{id}/approve|reject (an approved change applies at once; the service
+follows it within a second).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from ivr_agent.domain.roster import MAX_SHIFT_SECONDS, RosterError
+from ivr_agent.domain.roster_changes import (
+    ChangeError,
+    ChangeKind,
+    new_request,
+    payload_from_json,
+    payload_to_json,
+)
+from ivr_agent.errors import AmiError
+from ivr_agent.rostering import NoLeaderOnDuty
+from ivr_agent.store import roster as store
+from ivr_agent.store import roster_ops as ops
+from ivr_agent.store.db import open_db
+from ivr_agent.store.users import Role
+from ivr_agent.web.auth import Principal, json_only, require
+from ivr_agent.web.deps import WebDeps, deps_of
+from ivr_agent.web.errors import ApiError
+
+router = APIRouter()
+Agent = Annotated[Principal, Depends(require(Role.AGENT))]
+Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
+Anyone = Annotated[Principal, Depends(require(Role.AGENT, Role.SUPERVISOR))]
+
+
+class RequestBody(BaseModel):
+    kind: str = Field(pattern="^(swap|change)$")
+    payload: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionBody(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+@asynccontextmanager
+async def _roster_conn(deps: WebDeps) -> AsyncIterator[aiosqlite.Connection]:
+    """Roster operations run their own transactions: on a connection of their own."""
+    conn = await open_db(deps.settings.storage.database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _tz(deps: WebDeps) -> ZoneInfo:
+    return ZoneInfo(deps.settings.site.timezone)
+
+
+@router.post("/api/calls/current/leader")
+async def bring_leader(request: Request, p: Agent) -> dict[str, Any]:
+    deps = deps_of(request)
+    roster = deps.roster
+    if roster is None:
+        raise ApiError(404, "the duty roster is not enabled")
+    agent = p.user.agent or p.user.name
+    call_id = deps.current_call(agent)
+    if call_id is None:
+        raise ApiError(404, "you are not on a call")
+    channel = deps.caller_channel(call_id) if deps.caller_channel else ""
+    try:
+        leader = await roster.bring_leader(call_id, channel or "", by=agent)
+    except NoLeaderOnDuty as err:
+        raise ApiError(409, str(err), code="no_leader_on_duty") from None
+    except AmiError as err:
+        raise ApiError(409, f"the transfer failed: {err}") from None
+    return {"call_id": call_id, "leader": leader, "mode": "transfer"}
+
+
+@router.get("/api/roster/onduty")
+async def on_duty(request: Request, _p: Anyone) -> dict[str, Any]:
+    deps = deps_of(request)
+    now = deps.clock()
+    roster = await store.load_roster(deps.db.conn, now - MAX_SHIFT_SECONDS, now + 1)
+    leader = roster.leader_at(now)
+    return {
+        "at": now,
+        "leader": leader.agent.name if leader else None,
+        "agents": [
+            {
+                "agent": d.agent.name,
+                "display_name": d.agent.display_name,
+                "role": d.role.value,
+                "on_break": d.on_break,
+                "shift_start": d.shift.start,
+                "shift_end": d.shift.end,
+            }
+            for d in roster.on_duty(now)
+        ],
+    }
+
+
+@router.get("/api/roster/alerts")
+async def alerts(request: Request, _p: Supervisor) -> dict[str, Any]:
+    roster = deps_of(request).roster
+    found = list(roster.alerts) if roster is not None else []
+    return {
+        "alerts": [
+            {"kind": a.kind, "call_id": a.call_id, "agent": a.agent, "at": a.at, "detail": a.detail}
+            for a in reversed(found)
+        ]
+    }
+
+
+@router.post("/api/roster/requests", dependencies=[Depends(json_only)], status_code=201)
+async def request_change(body: RequestBody, request: Request, p: Anyone) -> dict[str, Any]:
+    deps = deps_of(request)
+    try:
+        payload = payload_from_json(ChangeKind(body.kind), body.payload)
+        req = new_request(p.user.name, payload, body.reason, time.time())
+        async with _roster_conn(deps) as conn:
+            stored, warnings = await ops.request_change(conn, req, _tz(deps), leader_gap=_gap(deps))
+    except (ValueError, KeyError) as err:
+        raise ApiError(400, f"payload: {err}") from None
+    except (ChangeError, RosterError) as err:
+        raise ApiError(409, str(err)) from None
+    return {
+        "id": stored.id,
+        "status": stored.status.value,
+        "kind": body.kind,
+        "payload": payload_to_json(stored.payload),
+        "warnings": [str(w) for w in warnings],
+    }
+
+
+@router.post("/api/roster/requests/{change_id}/{decision}", dependencies=[Depends(json_only)])
+async def decide(
+    change_id: int, decision: str, body: DecisionBody, request: Request, p: Supervisor
+) -> dict[str, Any]:
+    if decision not in ("approve", "reject"):
+        raise ApiError(404, f"no such decision {decision!r}: approve or reject")
+    deps = deps_of(request)
+    try:
+        async with _roster_conn(deps) as conn:
+            decided, warnings = await ops.decide_change(
+                conn,
+                change_id,
+                _tz(deps),
+                approve=decision == "approve",
+                by=p.user.name,
+                at=time.time(),
+                note=body.note,
+                leader_gap=_gap(deps),
+            )
+    except (ChangeError, RosterError) as err:
+        status = 404 if str(err).startswith(f"no change #{change_id}") else 409
+        raise ApiError(status, str(err)) from None
+    return {
+        "id": decided.id,
+        "status": decided.status.value,
+        "decided_by": decided.decided_by,
+        "warnings": [str(w) for w in warnings],
+    }
+
+
+def _gap(deps: WebDeps) -> Any:
+    return deps.settings.roster.leader_gap

@@ -1,0 +1,131 @@
+"""The roster API: on duty, the shift leader button (409 without a leader), requests, decisions."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from ivr_agent.domain.roster import Agent, Role, Shift
+from ivr_agent.rostering import Alert, Rostering
+from ivr_agent.store import roster as store
+from tests.web.conftest import Site
+
+HOUR = 3600.0
+
+
+class FakeAmi:
+    def __init__(self) -> None:
+        self.sent: list[Mapping[str, str]] = []
+
+    async def send(
+        self,
+        action: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+    ) -> Mapping[str, str]:
+        self.sent.append(dict(action))
+        return {"Response": "Success"}
+
+    async def send_list(
+        self,
+        action: Mapping[str, str],
+        *,
+        timeout: float | None = None,
+    ) -> Sequence[Mapping[str, str]]:
+        return []
+
+
+async def _setup(site: Site, tmp_path: Path, *, leader: bool) -> tuple[FakeAmi, list[int]]:
+    db_path = str(tmp_path / "web.db")
+    settings = site.deps.settings
+    site.deps.settings = dataclasses.replace(
+        settings, storage=dataclasses.replace(settings.storage, database=db_path)
+    )
+    now = time.time()
+    conn = site.db.conn
+    for n, queues in ((1, ("support",)), (2, ("support",)), (4, ("support", "leaders"))):
+        agent = Agent(f"agent{n}", f"Local/agent{n}@lab-agents/n", queues)
+        await store.add_agent(conn, agent, by="test", at=now)
+    shifts = [
+        Shift("agent1", now - HOUR, now + HOUR),
+        Shift("agent2", now + 20 * HOUR, now + 21 * HOUR),
+    ]
+    if leader:
+        shifts.append(Shift("agent4", now - HOUR, now + HOUR, Role.LEADER))
+    async with store.transaction(conn):
+        ids = await store.insert_shifts(conn, shifts, by="test", at=now)
+    ami = FakeAmi()
+    site.deps.roster = Rostering(ami, site.db, queues=("support",))
+    site.deps.caller_channel = lambda _cid: "Local/s@lab-caller-talking-0001;1"
+    return ami, ids
+
+
+async def test_leader_button_transfers_the_caller(
+    site: Site, tmp_path: Path, agent: httpx.AsyncClient
+) -> None:
+    ami, _ = await _setup(site, tmp_path, leader=True)
+    site.live["agent1"] = "1795000000.1"
+    r = await agent.post("/api/calls/current/leader")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"call_id": "1795000000.1", "leader": "agent4", "mode": "transfer"}
+    (redirect,) = ami.sent
+    assert redirect["Action"] == "Redirect"
+    assert redirect["Context"] == "ivr-agent-leader"
+    assert redirect["Channel"] == "Local/s@lab-caller-talking-0001;1"
+
+
+async def test_leader_button_without_a_leader_is_409(
+    site: Site, tmp_path: Path, agent: httpx.AsyncClient
+) -> None:
+    ami, _ = await _setup(site, tmp_path, leader=False)
+    site.live["agent1"] = "1795000000.1"
+    r = await agent.post("/api/calls/current/leader")
+    assert r.status_code == 409
+    assert r.json()["error"] == "no_leader_on_duty"
+    assert ami.sent == []
+    site.live.clear()
+    assert (await agent.post("/api/calls/current/leader")).status_code == 404
+
+
+async def test_on_duty_alerts_and_an_approved_swap(
+    site: Site, tmp_path: Path, agent: httpx.AsyncClient, supervisor: httpx.AsyncClient
+) -> None:
+    _, (mine, other, _) = await _setup(site, tmp_path, leader=True)
+    r = await supervisor.get("/api/roster/onduty")
+    assert r.status_code == 200
+    assert {a["agent"] for a in r.json()["agents"]} == {"agent1", "agent4"}
+    assert r.json()["leader"] == "agent4"
+    assert site.deps.roster is not None
+    site.deps.roster.alerts.append(Alert("long_call", "1795000000.9", "agent1", 1.0, "1900 s"))
+    alerts = (await supervisor.get("/api/roster/alerts")).json()["alerts"]
+    assert alerts[0]["call_id"] == "1795000000.9"
+    assert (await agent.get("/api/roster/alerts")).status_code == 403
+
+    body = {"kind": "swap", "payload": {"shift": mine, "other": other}, "reason": "家里有事"}
+    r = await agent.post("/api/roster/requests", json=body)
+    assert r.status_code == 409  # agent1 alone on agent2's shift: no leader then
+    assert "no shift leader" in r.json()["message"]
+    settings = site.deps.settings
+    site.deps.settings = dataclasses.replace(
+        settings, roster=dataclasses.replace(settings.roster, leader_gap="warning")
+    )
+    r = await agent.post("/api/roster/requests", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["warnings"]
+    change = r.json()["id"]
+    assert r.json()["status"] == "pending"
+    assert (await agent.post(f"/api/roster/requests/{change}/approve", json={})).status_code == 403
+    r = await supervisor.post(f"/api/roster/requests/{change}/approve", json={"note": "ok"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved"
+    r = await supervisor.get("/api/roster/onduty")
+    assert {a["agent"] for a in r.json()["agents"]} == {"agent2", "agent4"}
+    again = await supervisor.post(f"/api/roster/requests/{change}/reject", json={})
+    assert again.status_code == 409
+    assert (await supervisor.post("/api/roster/requests/999/approve", json={})).status_code == 404
+    bad = await agent.post("/api/roster/requests", json={**body, "payload": {"shift": "x"}})
+    assert bad.status_code == 400
