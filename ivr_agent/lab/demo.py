@@ -20,6 +20,7 @@ from ivr_agent.app import Service
 from ivr_agent.config import load_settings
 from ivr_agent.errors import AmiError, LabError
 from ivr_agent.lab import sipp
+from ivr_agent.lab.demo_users import banner_lines, ensure_demo_users
 from ivr_agent.lab.pbx import Lab, LabInfo, default_lab_dir
 from ivr_agent.lab.simulator import LocalCall, place_local_calls
 
@@ -71,6 +72,7 @@ async def _run(info: LabInfo, interval: float, calls: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await ensure_demo_users(settings.storage.database)  # lab only: known passwords
     service = Service(settings)
     async with asyncio.TaskGroup() as tg:
         runner = tg.create_task(service.run(stop), name="service")
@@ -118,7 +120,8 @@ def _banner(info: LabInfo) -> None:
         f"   service:      {info.config_path}\n"
         f"   recordings:   {info.recordings_dir}\n"
         f"   call records: .venv/bin/ivr-agent calls list --config {info.config_path}\n"
-        "   agent desk:   not in this release yet (the web desk is the next milestone)\n"
+        + banner_lines("http://127.0.0.1:8080")
+        + "   supervisor:   http://127.0.0.1:8080/recordings\n"
         "   Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -1,0 +1,191 @@
+"use strict";
+// The agent desk: screen pops over /ws/agent (reconnecting, resuming from the last seq seen),
+// the caller's file, the handbook's phrases, complaints. Everything is put in with textContent:
+// caller data is never parsed as HTML.
+(() => {
+  const T = JSON.parse(document.getElementById("i18n").textContent);
+  const C = JSON.parse(document.getElementById("config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const state = { seq: 0, pop: null, steps: [] };
+  window.deskFrames = [];  // every pop received, in order (the browser tests read it)
+
+  function say(text) { $("message").textContent = text || ""; }
+  function errorText(status, body) {
+    return (T["err_" + body.error] || "") + " " + JSON.stringify(body) + " (" + status + ")";
+  }
+  async function api(method, url, body) {
+    const r = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await r.json().catch(() => ({}));
+    if (r.status === 401) { location.href = "/login?next=/desk"; }
+    return { ok: r.ok, status: r.status, data };
+  }
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+  function fill(id, items, make) {
+    const box = $(id);
+    box.replaceChildren(...items.map(make));
+  }
+  function when(iso) {
+    if (!iso) return "";
+    const d = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
+    return d.toLocaleString(C.lang, { timeZone: C.timezone || undefined });
+  }
+
+  function render(pop) {
+    state.pop = pop;
+    const call = pop.call;
+    $("pop").dataset.kind = pop.kind;
+    $("pop").dataset.callId = call.call_id;
+    $("pop-kind").textContent = T["kind_" + pop.kind] || pop.kind;
+    $("no-call").hidden = true;
+    $("pop-body").hidden = false;
+    $("caller-name").textContent = pop.customer.name || call.caller_name || "";
+    $("caller-number").textContent = call.caller_number;
+    const bl = pop.blacklist;
+    $("blacklist").hidden = !bl;
+    $("blacklist").textContent = bl ? T.blacklisted + " (" + bl.status + "): " + bl.reason : "";
+    const li = (p) => el("li", p.text);
+    fill("phrases", pop.phrases.phase, li);
+    fill("abuse", pop.phrases.abuse, li);
+    fill("closing", pop.phrases.closing, li);
+    const form = $("customer");
+    if (!form.contains(document.activeElement)) {
+      form.elements.name.value = pop.customer.name;
+      form.elements.notes.value = pop.customer.notes;
+      form.elements.tags.value = pop.customer.tags.join(", ");
+    }
+    form.dataset.version = pop.customer.version;
+    fill("history", pop.history, (h) => {
+      const tr = el("tr");
+      tr.append(el("td", when(h.at)), el("td", h.agent), el("td", T["disp_" + h.disposition] || h.disposition),
+                el("td", h.duration == null ? "" : Math.round(h.duration) + T.seconds));
+      return tr;
+    });
+    fill("open-items", [
+      ...pop.complaints.map((c) => el("li", T.complaint + " #" + c.id + " " + c.category + " · " + c.status)),
+      ...pop.callbacks.map((c) => el("li", T.callback_due + " " + when(c.due_at) + " · " + c.note)),
+    ], (x) => x);
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "pop") {
+      if (frame.seq <= state.seq) return;  // a resume may repeat what we had
+      state.seq = frame.seq;
+      window.deskFrames.push(frame);
+      render(frame);
+      if (frame.kind === "ended") loadMe();
+    } else if (frame.type === "hello") {
+      $("link").dataset.state = "up";
+      $("link").textContent = T.connected;
+    } else if (frame.type === "error") {
+      say(JSON.stringify(frame));
+    }
+  }
+
+  let backoff = 250;
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(proto + "//" + location.host + "/ws/agent?lang=" + encodeURIComponent(C.lang));
+    ws.onopen = () => {
+      backoff = 250;
+      if (state.seq > 0) ws.send(JSON.stringify({ type: "resume", after: state.seq }));
+    };
+    ws.onmessage = (m) => { try { onFrame(JSON.parse(m.data)); } catch (e) { say(String(e)); } };
+    ws.onclose = (ev) => {
+      $("link").dataset.state = "down";
+      $("link").textContent = T.reconnecting;
+      if (ev.code === 4401) { location.href = "/login?next=/desk"; return; }
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+    window.deskSocket = ws;
+  }
+
+  async function loadMe() {
+    const r = await api("GET", "/api/desk/me?lang=" + encodeURIComponent(C.lang));
+    if (!r.ok) { say(errorText(r.status, r.data)); return null; }
+    const me = r.data;
+    $("shift").textContent = me.shift ? when(me.shift.start) + " – " + when(me.shift.end) + " (" + me.shift.role + ")" : T.no_shift;
+    fill("recent", me.recent, (c) => el("li", when(c.at) + " " + (c.name || "") + " " + c.caller + " · " + (T["disp_" + c.disposition] || c.disposition || "")));
+    const cb = await api("GET", "/api/desk/callbacks?overdue=true");
+    if (cb.ok) fill("overdue", cb.data.callbacks, (c) => el("li", "#" + c.id + " " + c.reason + " · " + when(c.due_at)));
+    if (!state.steps.length) {
+      state.steps = me.complaint_steps;
+      fill("steps", me.complaint_steps, (s, i) => {
+        const item = el("li");
+        const label = el("label", s);
+        const area = el("textarea"); area.name = "step" + i; area.rows = 2;
+        label.append(area); item.append(label);
+        return item;
+      });
+    }
+    return me;
+  }
+
+  function isoOf(local) { return local ? new Date(local).toISOString() : null; }
+  function callId() { return state.pop ? state.pop.call.call_id : null; }
+
+  $("actions").addEventListener("click", async (ev) => {
+    const action = ev.target.dataset && ev.target.dataset.action;
+    if (!action) return;
+    const r = action === "evidence"
+      ? await api("POST", "/api/evidence", { call_id: callId(), kind: "abuse", reason: "flagged from the desk" })
+      : await api("POST", "/api/calls/current/" + action, {});
+    say(r.ok ? action + ": OK" : errorText(r.status, r.data));
+  });
+  $("customer").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const r = await api("PUT", "/api/desk/calls/" + encodeURIComponent(callId()) + "/customer", {
+      version: Number(f.dataset.version), name: f.elements.name.value, notes: f.elements.notes.value,
+      tags: f.elements.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+    });
+    if (r.ok) { f.dataset.version = r.data.version; say(T.saved); } else { say(errorText(r.status, r.data)); }
+  });
+  $("complaint").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const steps = state.steps.map((_, i) => f.elements["step" + i].value);
+    const due = isoOf(f.elements.callback_due.value);
+    const r = await api("POST", "/api/desk/calls/" + encodeURIComponent(callId()) + "/complaints", {
+      category: f.elements.category.value, steps,
+      promised_at: isoOf(f.elements.promised_at.value),
+      callback: due ? { due_at: due, note: f.elements.callback_note.value } : null,
+    });
+    say(r.ok ? T.complaint_saved + " #" + r.data.id + " (" + r.data.status + ")" : errorText(r.status, r.data));
+    if (r.ok) f.dataset.saved = r.data.id;
+  });
+  $("suggestion").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const r = await api("POST", "/api/desk/calls/" + encodeURIComponent(callId()) + "/suggestions",
+      { text: f.elements.text.value, department: f.elements.department.value });
+    say(r.ok ? T.saved : errorText(r.status, r.data));
+  });
+  $("propose").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/desk/calls/" + encodeURIComponent(callId()) + "/blacklist",
+      { reason: ev.target.elements.reason.value });
+    say(r.ok ? T.saved : errorText(r.status, r.data));
+  });
+  $("logout").addEventListener("click", async () => {
+    await api("POST", "/api/logout").catch(() => null);
+    location.href = "/login";
+  });
+
+  loadMe().then(async (me) => {
+    if (me && me.current) {
+      const r = await api("GET", "/api/desk/calls/" + encodeURIComponent(me.current) + "?lang=" + encodeURIComponent(C.lang));
+      if (r.ok && !state.pop) render(r.data);
+    }
+    connect();
+  });
+})();
