@@ -27,7 +27,9 @@ import aiosqlite
 import structlog
 
 from ivr_agent.ami import CONNECTED, AmiClient
+from ivr_agent.callactions import CallActions, Done
 from ivr_agent.config import Settings, require_ami_secret
+from ivr_agent.desk import Desk
 from ivr_agent.domain.callbook import CallBook, CallChange
 from ivr_agent.domain.calls import CallState
 from ivr_agent.domain.events import (
@@ -47,7 +49,8 @@ from ivr_agent.recordings import retention
 from ivr_agent.recordings.files import RecordingsRoot
 from ivr_agent.recordings.keeper import RecordingKeeper
 from ivr_agent.recordings.reconcile import reconcile
-from ivr_agent.silentline import SilentLine
+from ivr_agent.rostering import Rostering
+from ivr_agent.silentline import SilentLine, Triggered
 from ivr_agent.store.calls import CallStore, TimelineEntry, open_calls
 from ivr_agent.store.db import open_db
 from ivr_agent.store.snapshot import call_from_json
@@ -107,8 +110,29 @@ class Service:
                 context=cfg.context,
                 prompt_file=Path(settings.hotline.sounds_dir) / "silent-line.wav",
                 clock=clock,
+                on_triggered=self._silent_line_done,
             )
             self.features.append(self.silent_line)
+        # The agent's civil-language warning and polite closing (callactions.py).
+        self.call_actions = CallActions(
+            self.ami, self.book.get, clock=clock, on_done=self._action_done
+        )
+        # The agent desk: screen pops to agents' browsers (desk.py).
+        self.desk = Desk(clock=clock, database=settings.storage.database)
+        self.features.append(self.desk)
+        self.rostering: Rostering | None = None
+        if settings.roster.enabled:
+            # The duty roster drives queue membership and the after-hours flag (rostering.py).
+            self.rostering = Rostering(
+                self.ami,
+                settings.storage.database,
+                queues=settings.hotline.queues,
+                leader_queues=settings.roster.leader_queues,
+                long_call_alert=settings.roster.long_call_alert,
+                reconcile_interval=settings.roster.reconcile_interval,
+                clock=clock,
+            )
+            self.features.append(self.rostering)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -121,6 +145,7 @@ class Service:
         )
         # Recordings, users and the audit log write on their own connection (see store/txn.py).
         db = await Db.open(settings.storage.database)
+        self.desk.db = db
         self.recordings = keeper = RecordingKeeper(
             db,
             RecordingsRoot(settings.hotline.recordings_dir),
@@ -182,10 +207,30 @@ class Service:
             settings=self.settings,
             clock=self._clock,
             current_call=self.current_call,
+            desk=self.desk,
+            silent_line=self.silent_line.trigger if self.silent_line else None,
+            call_actions=self.call_actions,
+            roster=self.rostering,
+            caller_channel=self._caller_channel,
         )
         server = WebServer(create_app(deps), self.settings.web.host, self.settings.web.port)
         server.bind()
         return server
+
+    def _caller_channel(self, call_id: str) -> str | None:
+        call = self.book.get(call_id)
+        return call.caller_channel if call is not None else None
+
+    def _timeline(self, call_id: str, at: float, kind: str, detail: dict[str, object]) -> None:
+        if self.store is not None:
+            self.store.put_event(TimelineEntry(call_id, at, kind, "", detail))
+
+    def _action_done(self, done: Done) -> None:
+        self._timeline(done.call_id, done.at, "AgentAction", {"action": done.action, "by": done.by})
+
+    def _silent_line_done(self, t: Triggered) -> None:
+        detail: dict[str, object] = {"by": t.by, "ok": t.ok, "error": t.error}
+        self._timeline(t.call_id, t.redirected_at, "SilentLine", detail)
 
     def current_call(self, agent: str) -> str | None:
         """The call `agent` (queue member name) is connected to now, if any."""
@@ -301,6 +346,8 @@ class Service:
                     call.call_id, call.updated_at, "Reconciled", "", {"state": call.state.value}
                 )
             )
+        if change.ended:
+            self.call_actions.forget(call.call_id)
         keeper = self.recordings
         if keeper is not None:
             if change.ended:

@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     service_cli.add_parsers(sub)
     recordings_cli.add_parser(sub)
     users_cli.add_parser(sub)
+    from ivr_agent import roster_cli  # `roster ...`, with the change requests (roster_change_cli)
+
+    roster_cli.add_parser(sub)
+    from ivr_agent import prompts_cli
+
+    prompts_cli.add_parser(sub)
     demo.add_parser(sub)
     lab_commands.add_parser(sub)
     return parser

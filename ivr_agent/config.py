@@ -69,6 +69,15 @@ class SilentLineConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RosterConfig:
+    enabled: bool = True  # the service keeps the queues' members equal to the agents on duty
+    leader_queues: tuple[str, ...] = ("leaders",)
+    leader_gap: str = "error"  # an import/change leaving agents without a leader: error|warning
+    long_call_alert: float = 1800.0  # seconds with an agent before a supervisor alert (0: off)
+    reconcile_interval: float = 60.0  # also compare QueueStatus with the roster this often
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "auto"
@@ -104,6 +113,7 @@ class Settings:
     silent_line: SilentLineConfig = SilentLineConfig()
     log: LogConfig = LogConfig()
     web: WebConfig = WebConfig()
+    roster: RosterConfig = RosterConfig()
     source: str = "<defaults>"
 
 
@@ -116,6 +126,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "silent_line": SilentLineConfig,
     "log": LogConfig,
     "web": WebConfig,
+    "roster": RosterConfig,
 }
 # (section, secret field) pairs that must never be written in the TOML itself.
 _SECRETS = {("ami", "secret"), ("web", "session_key")}
@@ -294,6 +305,12 @@ def _validate(s: Settings, where: str) -> None:
         raise fail("silent_line.ivr_window", "must be >= 0 seconds (0: off)")
     if not s.silent_line.context.strip():
         raise fail("silent_line.context", "must name the dialplan context of the prompt")
+    if s.roster.leader_gap not in ("error", "warning"):
+        raise fail("roster.leader_gap", "must be error or warning")
+    if s.roster.long_call_alert < 0:
+        raise fail("roster.long_call_alert", "must be >= 0 seconds (0: off)")
+    if s.roster.reconcile_interval <= 0:
+        raise fail("roster.reconcile_interval", "must be > 0")
 
 
 def _validate_recordings(r: RecordingsConfig, fail: Callable[[str, str], ConfigError]) -> None:

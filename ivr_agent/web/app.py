@@ -7,7 +7,19 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from ivr_agent.config import require_session_key
-from ivr_agent.web import auth, errors, evidence_api, pages, recordings_api
+from ivr_agent.web import (
+    auth,
+    calls_api,
+    desk_admin_api,
+    desk_api,
+    desk_page,
+    desk_ws,
+    errors,
+    evidence_api,
+    pages,
+    recordings_api,
+    roster_api,
+)
 from ivr_agent.web.deps import WebDeps
 
 SESSION_COOKIE = "ivr_session"
@@ -32,7 +44,11 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(recordings_api.router)
     app.include_router(evidence_api.router)
+    app.include_router(calls_api.router)
+    app.include_router(roster_api.router)
     app.include_router(pages.router)
+    for desk_router in (desk_api.router, desk_admin_api.router, desk_page.router, desk_ws.router):
+        app.include_router(desk_router)
     # The page's own scripts and styles only; recordings are never served as static files.
     app.mount("/static", StaticFiles(packages=[("ivr_agent.web", "static")]), name="static")
     return app

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from ivr_agent.lab.pbx import LabInfo
+from ivr_agent.lab.seed import seed_sync
 from ivr_agent.lab.simulator import LocalCall, place_local_calls
 from tests.integration.service import REPO, cli, lab_settings, running_service, wait_until
 
@@ -113,6 +114,7 @@ async def test_200_calls_at_20_per_second_all_recorded_and_measured(
 
 
 def _service(config: Path, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    seed_sync(db, if_needed=True)  # the lab agents and roster: see lab_settings
     with log.open("ab") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "ivr_agent", "run", "--config", str(config)],
@@ -191,6 +193,10 @@ async def test_kill_9_while_recording_then_restart_loses_nothing(
                 "all six recordings complete after the restart",
             )
             assert time.monotonic() - killed_at < 60
+            # The start-up reconcile walks the whole (shared, growing) lab folder: let it finish.
+            await wait_until(
+                lambda: "recordings_reconciled" in log.read_text(), 90, "the start-up reconcile"
+            )
     assert procs[-1].returncode == 0, log.read_text()[-2000:]
     rows = rec_rows(db, "caller_number LIKE '1352%'")
     assert len(rows) == 6

@@ -13,7 +13,14 @@ from ivr_agent.lab import prompts as lab_prompts
 
 
 def test_texts_come_from_the_handbook_phrases() -> None:
-    assert set(prompts.PROMPTS) == {"silent-line", "civil-warning", "closing"}
+    assert set(prompts.PROMPTS) == {
+        "silent-line",
+        "civil-warning",
+        "closing",
+        "after-hours",
+        "callback-recorded",
+    }
+    assert "请按1" in prompts.PROMPTS["after-hours"]
     assert prompts.PROMPTS["silent-line"].startswith("对不起,我听不到你的声音")
     assert prompts.PROMPTS["closing"] == "感谢您的电话,再见!"
     assert set(lab_prompts.PROMPTS) == {*prompts.PROMPTS, "talk", "agent-greeting"}
@@ -45,3 +52,19 @@ def test_missing_tools_fail_only_when_needed(
     assert prompts.render_prompts(tmp_path, {}) == []
     with pytest.raises(LabError, match="espeak-ng, sox"):
         prompts.render_prompts(tmp_path, {"hello": "你好"})
+
+
+def test_cli_check_lists_missing_prompts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ivr_agent.cli import main
+
+    assert main(["prompts", "render", "--dir", str(tmp_path), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "silent-line.wav" in out
+    for name in prompts.PROMPTS:
+        (tmp_path / f"{name}.wav").write_bytes(b"RIFF-own")  # the operator's own recordings
+    assert main(["prompts", "render", "--dir", str(tmp_path), "--check"]) == 0
+    assert main(["prompts", "render", "--dir", str(tmp_path)]) == 0
+    assert "kept" in capsys.readouterr().out
+    assert (tmp_path / "closing.wav").read_bytes() == b"RIFF-own"
