@@ -51,6 +51,8 @@ _UPSERT = (
 )
 # What queries return: everything but the internal snapshot.
 _PUBLIC = ", ".join(COLUMNS[:-1])
+# How long the last flush at shutdown keeps retrying a locked database (seconds).
+_LAST_FLUSH_PATIENCE = 30.0
 _INSERT_EVENT = (
     "INSERT INTO call_events (call_id, at, kind, uniqueid, detail) VALUES (?, ?, ?, ?, ?)"
 )
@@ -186,7 +188,23 @@ class CallStore:
             except StorageError as err:
                 log.exception("db_flush_failed", error=str(err), pending=self.pending)
                 await asyncio.sleep(min(1.0, self._interval * 10))
-        await self.flush()
+        await self._last_flush()
+
+    async def _last_flush(self) -> None:
+        """At shutdown a busy database (another writer holding the lock) is waited out for a
+        while rather than turned into a crash; what still cannot be written is logged."""
+        deadline = time.monotonic() + _LAST_FLUSH_PATIENCE
+        while True:
+            try:
+                await self.flush()
+            except StorageError as err:
+                if time.monotonic() >= deadline:
+                    log.exception("db_last_flush_failed", error=str(err), lost_rows=self.pending)
+                    return
+                log.warning("db_flush_retry", error=str(err), pending=self.pending)
+                await asyncio.sleep(0.5)
+            else:
+                return
 
 
 def _row_dict(

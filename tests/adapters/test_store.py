@@ -185,3 +185,27 @@ def test_committed_rows_survive_kill_9(db_path: Path) -> None:
         ids = {r[0] for r in conn.execute("SELECT call_id FROM calls")}
         assert {f"k{i}" for i in range(200)} <= ids
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_last_flush_waits_out_a_locked_database(db_path: Path) -> None:
+    """At shutdown another writer holds the lock for a while: the rows still get written."""
+    import asyncio
+    import sqlite3
+
+    conn = await open_db(db_path)
+    await conn.execute("PRAGMA busy_timeout = 20")  # fail fast, so the retry loop is exercised
+    s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
+    s.put_call(FakeCall("late"))
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the lock
+
+    async def release() -> None:
+        await asyncio.sleep(1.2)
+        other.execute("ROLLBACK")
+
+    s.stop()
+    await asyncio.gather(s.run(), release())
+    other.close()
+    rows = await store.list_calls(conn)
+    await conn.close()
+    assert [r["call_id"] for r in rows] == ["late"]
