@@ -210,6 +210,7 @@ class Service:
             desk=self.desk,
             silent_line=self.silent_line.trigger if self.silent_line else None,
             call_actions=self.call_actions,
+            health=self.health,
             roster=self.rostering,
             caller_channel=self._caller_channel,
         )
@@ -220,6 +221,18 @@ class Service:
     def _caller_channel(self, call_id: str) -> str | None:
         call = self.book.get(call_id)
         return call.caller_channel if call is not None else None
+
+    def health(self) -> list[str]:
+        """What an operator must fix or watch, by name (GET /healthz; no subscriber data)."""
+        problems = []
+        if not self.ami.ready:
+            problems.append("ami_not_ready")
+        if self.ami.stats.events_dropped:
+            problems.append("ami_events_dropped")
+        line = self.silent_line
+        if line is not None and not line.prompt_present():
+            problems.append("silent_line_prompt_missing")
+        return problems
 
     def _timeline(self, call_id: str, at: float, kind: str, detail: dict[str, object]) -> None:
         if self.store is not None:

@@ -86,6 +86,10 @@ class SilentLine:
         self.prompt_missing = False
         self.history: list[Triggered] = []
 
+    def prompt_present(self) -> bool:
+        """The prompt file exists (always True when no file is configured to check)."""
+        return self._prompt is None or self._prompt.is_file()
+
     def watching(self, call_id: str) -> Watch | None:
         return self._watches.get(call_id)
 

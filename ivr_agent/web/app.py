@@ -16,6 +16,7 @@ from ivr_agent.web import (
     desk_ws,
     errors,
     evidence_api,
+    health_api,
     pages,
     recordings_api,
     roster_api,
@@ -45,6 +46,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(recordings_api.router)
     app.include_router(evidence_api.router)
     app.include_router(calls_api.router)
+    app.include_router(health_api.router)
     app.include_router(roster_api.router)
     app.include_router(pages.router)
     for desk_router in (desk_api.router, desk_admin_api.router, desk_page.router, desk_ws.router):

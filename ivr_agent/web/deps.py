@@ -43,6 +43,8 @@ class WebDeps:
     caller_channel: Callable[[str], str | None] | None = None
     # Civil-language warning and polite closing on an agent's current call; None: off.
     call_actions: CallActions | None = None
+    # Problems an operator must hear about (names only, no subscriber data) for /healthz.
+    health: Callable[[], list[str]] | None = None
 
 
 def deps_of(request: Request) -> WebDeps:
