@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import random
 import statistics
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ivr_agent import logs
 from ivr_agent.config import load_settings
+from ivr_agent.errors import AmiActionFailed
 from ivr_agent.lab import sipp
 from ivr_agent.lab.pbx import Lab, default_lab_dir
 from ivr_agent.lab.simulator import LocalCall, place_local_calls
@@ -92,10 +94,11 @@ async def main(calls: int, rate: float, sip_calls: int) -> int:
             history = list(service.silent_line.history) if service.silent_line else []
         finally:
             for n in range(AGENTS):
-                await ami.send(
-                    {"Action": "QueueRemove", "Queue": "support",
-                     "Interface": f"Local/agentB{n}@lab-agents/n"}
-                )  # fmt: skip
+                with contextlib.suppress(AmiActionFailed):  # already gone: fine
+                    await ami.send(
+                        {"Action": "QueueRemove", "Queue": "support",
+                         "Interface": f"Local/agentB{n}@lab-agents/n"}
+                    )  # fmt: skip
     rows = db_rows(Path(settings.storage.database), "caller_number LIKE '1370000%'")
     by_id = {str(r["call_id"]): str(r["caller_number"]) for r in rows}
     prompted = {by_id[t.call_id] for t in history if t.ok and t.call_id in by_id}
