@@ -579,7 +579,9 @@ _PARSERS: Final[Mapping[str, _Parser]] = {
     ),
     "AgentComplete": lambda f, n, at: AgentComplete(
         at=at,
-        **_chan(f, n),
+        # When both legs are already gone Asterisk sends neither channel's headers: such an
+        # event names no call (and the book ignores it) rather than being malformed.
+        **_chan(f, n, required=False),
         **_dest(f, n, required=False),
         **_member(f),
         hold_time=_int(f, n, "HoldTime"),

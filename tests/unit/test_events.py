@@ -644,3 +644,19 @@ def test_transcripts_carry_chinese_caller_names_intact() -> None:
         if isinstance(e := ev.parse(f), ev.ChannelEvent)
     }
     assert "张三" in names
+
+
+def test_agent_complete_without_any_channel_is_not_malformed() -> None:
+    """Real lab traffic: after both legs hung up, AgentComplete carries only the queue side."""
+    from ivr_agent.domain.callbook import CallBook
+
+    frame = {
+        "Event": "AgentComplete", "Privilege": "agent,all", "Timestamp": "1795636726.106253",
+        "Queue": "support", "Interface": "Local/agent9005@lab-agents/n",
+        "MemberName": "agent9005", "HoldTime": "0", "TalkTime": "7", "Reason": "agent",
+    }  # fmt: skip
+    event = ev.parse(frame)
+    assert isinstance(event, ev.AgentComplete)
+    assert event.uniqueid == ""
+    assert event.talk_time == 7
+    assert CallBook().apply(event) is None
