@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 from panoramisk import Manager
@@ -43,7 +43,27 @@ from ivr_agent.amiframes import Frame, FrameReader, Malformed
 from ivr_agent.config import AmiConfig
 from ivr_agent.errors import AmiActionFailed, AmiDisconnected, AmiNotReady, AmiTimeout
 
-__all__ = ["CONNECTED", "DISCONNECTED", "AmiClient", "AmiStats", "Frame", "backoff_delay"]
+__all__ = [
+    "CONNECTED",
+    "DISCONNECTED",
+    "ActionSender",
+    "AmiClient",
+    "AmiStats",
+    "Frame",
+    "backoff_delay",
+]
+
+
+class ActionSender(Protocol):
+    """What a feature needs to act on the PBX: AmiClient.send (tests pass a fake)."""
+
+    async def send(
+        self,
+        action: Mapping[str, str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # AmiClient.send's per-action deadline
+    ) -> Frame: ...
+
 
 _log = structlog.get_logger(__name__)
 

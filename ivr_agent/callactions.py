@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 import structlog
 
+from ivr_agent.ami import ActionSender
 from ivr_agent.domain.calls import Call, CallState
 from ivr_agent.errors import IvrAgentError
 
@@ -31,15 +32,6 @@ _SAFE_CHANNEL = re.compile(r"^[A-Za-z0-9/@;._\-]+$")
 
 class CallActionRefused(IvrAgentError):
     """The action does not fit the call's state (no call, not connected, already ending)."""
-
-
-class ActionSender(Protocol):
-    async def send(
-        self,
-        action: Mapping[str, str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109  # AmiClient.send's per-action deadline
-    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

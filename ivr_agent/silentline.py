@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 import structlog
 
+from ivr_agent.ami import ActionSender
 from ivr_agent.domain import silence
 from ivr_agent.domain.callbook import CallChange
 from ivr_agent.domain.events import (
@@ -35,15 +36,6 @@ log = structlog.get_logger(__name__)
 
 _REDIRECT_TIMEOUT: Final = 3.0
 _IDLE_WAKE: Final = 60.0  # upper bound on a sleep; a new watch wakes the loop earlier anyway
-
-
-class ActionSender(Protocol):
-    async def send(
-        self,
-        action: Mapping[str, str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109  # AmiClient.send's per-action deadline
-    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
 import structlog
 
+from ivr_agent.ami import ActionSender
 from ivr_agent.errors import AmiError
 
 log = structlog.get_logger(__name__)
@@ -27,15 +27,6 @@ MAX_COUNT: Final = 10_000
 MAX_RATE: Final = 100.0
 _SEND_TIMEOUT: Final = 5.0
 _CALLER_NAME_DROP = re.compile(r'["<>\\\x00-\x1f]')
-
-
-class ActionSender(Protocol):
-    async def send(
-        self,
-        action: Mapping[str, str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109  # AmiClient.send's per-action deadline
-    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
