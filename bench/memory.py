@@ -173,7 +173,12 @@ def main() -> int:
     n1, n2 = len(truth.started), len(truth.started) * args.copies
     if len(rss) > 2:
         slope = (rss[-1] - rss[1]) / (n2 - 2 * n1) * 1e6  # bytes/call from copy 2 on
-        print(f"slope from {2 * n1:,} to {n2:,} calls: {slope / 1e3:.2f} KB/call")
+        print(
+            f"without the first copy's warm-up: {2 * n1:,} -> {n2:,} calls "
+            f"{rss[-1] - rss[1]:+.1f} MB ({slope / 1e3:.2f} KB/call)"
+        )
+    if len(rss) >= 20:
+        print(f"{10 * n1:,} -> {n2:,} calls: {rss[-1] - rss[9]:+.1f} MB")
     print(
         f"RSS after {n1:,} calls {rss[0]:.1f} MB, after {n2:,} calls {rss[-1]:.1f} MB: "
         f"{growth:+.1f} MB (budget +{args.budget:g} MB)"

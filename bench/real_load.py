@@ -23,7 +23,8 @@ time - the event's Timestamp header, sampled over the window), Asterisk warnings
 
 Correctness (exit 1 on a failure): every CDR caller-leg row of the run (uniqueid == linkedid,
 src == our number, started in the window) is in our DB, ended, with disposition `answered` if
-the CDR has an ANSWERED agent leg (`Local/agent...`) for that linkedid and `abandoned` if not
+the CDR has the caller leg ANSWERED with an ANSWERED agent leg (`Local/agent...`) for that
+linkedid (see `read_cdr` for why both) and `abandoned` if not
 (`silent_line` if Asterisk's Cdr records put the caller in the silent-line context: another
 engineer's service Redirected it; counted apart);
 no AMI events dropped; no lab restart during the window (an attempt disturbed by another
@@ -228,13 +229,18 @@ class ServiceProcess:
 
 @dataclasses.dataclass
 class Cdr:
-    callers: dict[str, list[str]]  # linkedid -> caller-leg row
-    answered: set[str]  # linkedids with an ANSWERED Local/agent leg
+    callers: dict[str, list[list[str]]]  # linkedid -> its caller-leg rows
+    answered: set[str]  # caller leg ANSWERED with an ANSWERED Local/agent leg
 
 
 def read_cdr(number: str, since: float) -> Cdr:
-    callers: dict[str, list[str]] = {}
+    """Our calls in Asterisk's CDR file. Answered = a caller-leg row ANSWERED and an ANSWERED
+    agent leg. Both are needed: a Local agent answers at once, so when the caller hangs up just
+    as an agent is called, the agent leg is ANSWERED (billsec 0) while the caller-leg row,
+    whose party B was that agent, says NO ANSWER; app_queue reports QueueCallerAbandon."""
+    callers: dict[str, list[list[str]]] = {}
     agents: set[str] = set()
+    caller_answered: set[str] = set()
     if CDR_CSV.exists():
         with CDR_CSV.open(encoding="utf-8", newline="") as f:
             for row in csv.reader(f):
@@ -248,10 +254,12 @@ def read_cdr(number: str, since: float) -> Cdr:
                 if started < since - 1:
                     continue
                 if uniqueid == linkedid and src == number:
-                    callers[linkedid] = row
+                    callers.setdefault(linkedid, []).append(row)
+                    if disposition == "ANSWERED":
+                        caller_answered.add(linkedid)
                 elif row[9].startswith("Local/agent") and disposition == "ANSWERED":
                     agents.add(linkedid)
-    return Cdr(callers, agents & callers.keys())
+    return Cdr(callers, agents & caller_answered)
 
 
 def read_db(db: Path, number: str) -> dict[str, dict[str, Any]]:

@@ -271,7 +271,7 @@ async def remove_agents(settings: Settings, interfaces: list[str]) -> int:
 
 
 def remove_recordings(settings: Settings, call_ids: set[str]) -> int:
-    """Delete the MixMonitor files of our own calls (`<CALL_ID>.wav`, CALL_ID = Linkedid):
+    """Delete the MixMonitor files of our own calls (`<CALL_ID>.wav|.ogg`, CALL_ID = Linkedid):
     thousands of bench files in the shared lab folder would slow every service start-up
     (the recordings reconcile adopts each file). Only exact names of our calls are touched."""
     root = Path(settings.hotline.recordings_dir)
@@ -279,9 +279,10 @@ def remove_recordings(settings: Settings, call_ids: set[str]) -> int:
     for call_id in call_ids:
         if not call_id.replace(".", "").isdigit():
             continue
-        with contextlib.suppress(FileNotFoundError):
-            (root / f"{call_id}.wav").unlink()
-            removed += 1
+        for ext in ("wav", "ogg"):  # the dialplan records Ogg Vorbis when the lab asks for it
+            with contextlib.suppress(FileNotFoundError):
+                (root / f"{call_id}.{ext}").unlink()
+                removed += 1
     return removed
 
 

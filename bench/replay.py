@@ -480,31 +480,27 @@ def logged_summary() -> str:
     return text
 
 
-# Pipeline stages for the profile summary: (label, file suffix, function); cumulative times of
-# these entry points do not overlap (the consumer's handle() is split into its parts).
+# Pipeline stages for the profile summary: (label, file suffix, function, part of the line
+# above); cumulative times of the top-level entry points do not overlap, the indented ones are
+# parts of the stage above them.
 _STAGES = (
-    (
-        "AMI adapter: data_received (decode, amiframes.parse_frame, queue)",
-        "ivr_agent/ami.py",
-        "data_received",
-    ),
+    ("AMI adapter: data_received (decode, amiframes, queue)", "ivr_agent/ami.py", "data_received"),
     ("events.parse", "ivr_agent/domain/events.py", "parse"),
     (
         "CallBook.apply (calls.transition, dataclasses.replace)",
         "ivr_agent/domain/callbook.py",
         "apply",
     ),
+    ("Service._record", "ivr_agent/app.py", "_record"),
     (
-        "Service._record (put_call, put_event: json.dumps + utc_text, log)",
-        "ivr_agent/app.py",
-        "_record",
-    ),
-    (
-        "CallStore.flush in the loop (call_row, call_to_json, awaits)",
+        "  of which CallStore.put_event (json.dumps, utc_text)",
         "ivr_agent/store/calls.py",
-        "flush",
+        "put_event",
     ),
-    ("RecordingKeeper.run (per-call rows, file polling)", "ivr_agent/recordings/keeper.py", "run"),
+    ("  of which Desk.observe", "ivr_agent/desk.py", "observe"),
+    ("Desk jobs (caller file from SQLite, screen-pop JSON)", "ivr_agent/desk.py", "_loop"),
+    ("CallStore.flush in the loop (call_row, call_to_json)", "ivr_agent/store/calls.py", "flush"),
+    ("RecordingKeeper (rows, file checks)", "ivr_agent/recordings/keeper.py", "run"),
     ("RecordingKeeper.finalise tasks", "ivr_agent/recordings/keeper.py", "_finalise_logged"),
 )
 
@@ -522,7 +518,8 @@ def print_profile(profile: cProfile.Profile | str, top: int = 20) -> None:
     shown = 0.0
     for label, suffix, func in _STAGES:
         ct = sum(v[3] for (f, _, fn), v in raw.items() if f.endswith(suffix) and fn == func)
-        shown += ct
+        if not label.startswith(" "):
+            shown += ct
         print(f"  {ct:6.2f} s  {100 * ct / total:5.1f} %  {label}")
     rest = total - shown - idle
     print(
