@@ -148,6 +148,8 @@ class _AmiProtocol(asyncio.Protocol):
         self.abandoned: dict[str, None] = {}  # timed-out list actions: drop their late events
         self.logged_in = self.booted = self.ready = False
         self.ready_event = asyncio.Event()
+        # Loop time of the last bytes received: proof of life while a Ping waits in a backlog.
+        self.last_rx = 0.0
         self.reason: str | None = None  # why we closed it ourselves
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -160,6 +162,7 @@ class _AmiProtocol(asyncio.Protocol):
         self._client._on_connection_made(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = asyncio.get_running_loop().time()  # once per read, not per frame
         queue, limit, stats = self._queue, self._limit, self._stats
         for frame in self._reader.feed(data):
             if isinstance(frame, Malformed):
@@ -515,6 +518,11 @@ class AmiClient:
             try:
                 await _exchange(proto, self._next_id(), "Ping", ping, _SINGLE, cfg.ping_timeout)
             except AmiTimeout:
+                if asyncio.get_running_loop().time() - proto.last_rx < cfg.ping_timeout:
+                    # Data is still flowing: an overloaded Asterisk answers the Ping behind its
+                    # event backlog. Dropping this live link would lose the events in the gap.
+                    _log.warning("ami_ping_late", timeout=cfg.ping_timeout)
+                    continue
                 # The socket can stay open while Asterisk (or a NAT/firewall in between) is gone;
                 # only an unanswered Ping tells. Abort: the normal reconnect path takes over.
                 self.stats.pings_failed += 1

@@ -614,3 +614,25 @@ async def test_frames_are_plain_dicts_and_typos_raise(impl: str, fake: FakeAmi, 
     with pytest.raises(AttributeError):
         frame.uniquid  # type: ignore[attr-defined]  # noqa: B018
     assert frame["ChanVariable.CALLER_KIND"] == "silent"
+
+
+async def test_ping_answered_late_behind_a_flood_keeps_the_link(fake: FakeAmi, make: Make) -> None:
+    """An overloaded Asterisk answers Ping behind its event backlog: while events still flow,
+    a late Pong is no reason to drop a live link (that would lose the events in the gap)."""
+
+    async def never(_conn: FakeConn, _action: dict[str, str]) -> None:
+        return
+
+    fake.on("Ping", never)
+    client = await started(make("ours", ping_interval=0.1, ping_timeout=0.15))
+    with capture_logs() as logs:
+        for i in range(30):  # 0.9 s of steady events, six ping timeouts' worth
+            await fake.event({"Event": "UserEvent", "UserEvent": f"tick{i}"})
+            await asyncio.sleep(0.03)
+        assert client.ready
+        assert client.stats.pings_failed == 0
+        assert any(e["event"] == "ami_ping_late" for e in logs)
+        # Then the PBX goes quiet as well: now the unanswered Ping does drop the link.
+        frames = await read_until(client, DISCONNECTED, 1.0)
+    assert frames[-1]["Reason"] == "ping timeout"
+    assert client.stats.pings_failed == 1
