@@ -3,6 +3,68 @@
 from __future__ import annotations
 
 # Times are stored as UTC ISO-8601 text with microseconds and a trailing Z (sortable, readable).
+# The duty roster (store.roster reads it from here). No ';' inside a statement or a comment:
+# the migration runner splits on it.
+ROSTER_SCHEMA = """
+CREATE TABLE agents (
+    name         TEXT PRIMARY KEY,            -- the queue MemberName
+    display_name TEXT NOT NULL DEFAULT '',
+    interface    TEXT NOT NULL UNIQUE,        -- Local/agent1@lab-agents/n, PJSIP/1001
+    queues       TEXT NOT NULL DEFAULT '[]',  -- JSON array of queue names
+    active       INTEGER NOT NULL DEFAULT 1,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+
+CREATE TABLE shifts (
+    id         INTEGER PRIMARY KEY,
+    agent      TEXT NOT NULL REFERENCES agents(name),
+    start_utc  TEXT NOT NULL,
+    end_utc    TEXT NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('agent', 'leader')),
+    source     TEXT NOT NULL DEFAULT '',     -- import:FILE, change:ID, edit
+    note       TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    CHECK (end_utc > start_utc)
+);
+CREATE INDEX shifts_start ON shifts(start_utc);
+CREATE INDEX shifts_agent ON shifts(agent, start_utc);
+
+CREATE TABLE shift_breaks (
+    shift_id  INTEGER NOT NULL REFERENCES shifts(id) ON DELETE CASCADE,
+    start_utc TEXT NOT NULL,
+    end_utc   TEXT NOT NULL,
+    PRIMARY KEY (shift_id, start_utc),
+    CHECK (end_utc > start_utc)
+);
+
+CREATE TABLE roster_changes (
+    id            INTEGER PRIMARY KEY,
+    requested_by  TEXT NOT NULL,
+    requested_at  TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('swap', 'change')),
+    payload       TEXT NOT NULL,             -- JSON: what is asked
+    reason        TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by    TEXT,
+    decided_at    TEXT,
+    decision_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX roster_changes_status ON roster_changes(status, id);
+
+-- Append-only: who did what to the roster and the queues, when, with the details as JSON.
+CREATE TABLE roster_audit (
+    id     INTEGER PRIMARY KEY,
+    at     TEXT NOT NULL,
+    who    TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX roster_audit_at ON roster_audit(at)
+"""
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
@@ -137,67 +199,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
     (
         4,
-        """
-        -- The duty roster (a copy of store.roster.SCHEMA, which must not be imported here:
-        -- store.roster imports store.db, which imports this module) and callback requests.
-        CREATE TABLE agents (
-            name         TEXT PRIMARY KEY,            -- the queue MemberName
-            display_name TEXT NOT NULL DEFAULT '',
-            interface    TEXT NOT NULL UNIQUE,        -- Local/agent1@lab-agents/n, PJSIP/1001
-            queues       TEXT NOT NULL DEFAULT '[]',  -- JSON array of queue names
-            active       INTEGER NOT NULL DEFAULT 1,
-            created_at   TEXT NOT NULL,
-            updated_at   TEXT NOT NULL
-        );
-
-        CREATE TABLE shifts (
-            id         INTEGER PRIMARY KEY,
-            agent      TEXT NOT NULL REFERENCES agents(name),
-            start_utc  TEXT NOT NULL,
-            end_utc    TEXT NOT NULL,
-            role       TEXT NOT NULL CHECK (role IN ('agent', 'leader')),
-            source     TEXT NOT NULL DEFAULT '',     -- import:FILE, change:ID, edit
-            note       TEXT NOT NULL DEFAULT '',
-            created_by TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            CHECK (end_utc > start_utc)
-        );
-        CREATE INDEX shifts_start ON shifts(start_utc);
-        CREATE INDEX shifts_agent ON shifts(agent, start_utc);
-
-        CREATE TABLE shift_breaks (
-            shift_id  INTEGER NOT NULL REFERENCES shifts(id) ON DELETE CASCADE,
-            start_utc TEXT NOT NULL,
-            end_utc   TEXT NOT NULL,
-            PRIMARY KEY (shift_id, start_utc),
-            CHECK (end_utc > start_utc)
-        );
-
-        CREATE TABLE roster_changes (
-            id            INTEGER PRIMARY KEY,
-            requested_by  TEXT NOT NULL,
-            requested_at  TEXT NOT NULL,
-            kind          TEXT NOT NULL CHECK (kind IN ('swap', 'change')),
-            payload       TEXT NOT NULL,             -- JSON: what is asked
-            reason        TEXT NOT NULL,
-            status        TEXT NOT NULL DEFAULT 'pending'
-                          CHECK (status IN ('pending', 'approved', 'rejected')),
-            decided_by    TEXT,
-            decided_at    TEXT,
-            decision_note TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX roster_changes_status ON roster_changes(status, id);
-
-        -- Append-only: who did what to the roster and the queues, when, with the details as JSON.
-        CREATE TABLE roster_audit (
-            id     INTEGER PRIMARY KEY,
-            at     TEXT NOT NULL,
-            who    TEXT NOT NULL,
-            action TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE INDEX roster_audit_at ON roster_audit(at);
-
+        ROSTER_SCHEMA  # its last statement has no trailing ";"
+        + ";"
+        + """
         -- Callback requests: after-hours callers who asked for a call back, complaints to
         -- follow up. Written through ivr_agent.store.callbacks.
         CREATE TABLE callbacks (

@@ -33,27 +33,24 @@ def _current(deps: WebDeps, p: Principal) -> tuple[CallActions, str]:
     return actions, call_id
 
 
-def _reply(done: Done) -> JSONResponse:
+async def _act(request: Request, p: Principal, action: str) -> JSONResponse:
+    """Run one call action on the agent's current call; refusals are 409, PBX trouble 503."""
+    actions, call_id = _current(deps_of(request), p)
+    run = actions.civil_warning if action == "civil_warning" else actions.closing
+    try:
+        done: Done = await run(call_id, p.user.name)
+    except CallActionRefused as err:
+        raise ApiError(409, str(err)) from None
+    except AmiError as err:
+        raise ApiError(503, f"the PBX did not take it: {err}") from None
     return JSONResponse(dataclasses.asdict(done), status_code=202, headers=NO_STORE)
 
 
 @router.post("/api/calls/current/civil-warning", dependencies=[Depends(json_only)])
 async def civil_warning(request: Request, p: Agent) -> JSONResponse:
-    actions, call_id = _current(deps_of(request), p)
-    try:
-        return _reply(await actions.civil_warning(call_id, p.user.name))
-    except CallActionRefused as err:
-        raise ApiError(409, str(err)) from None
-    except AmiError as err:
-        raise ApiError(503, f"the PBX did not take it: {err}") from None
+    return await _act(request, p, "civil_warning")
 
 
 @router.post("/api/calls/current/closing", dependencies=[Depends(json_only)])
 async def closing(request: Request, p: Agent) -> JSONResponse:
-    actions, call_id = _current(deps_of(request), p)
-    try:
-        return _reply(await actions.closing(call_id, p.user.name))
-    except CallActionRefused as err:
-        raise ApiError(409, str(err)) from None
-    except AmiError as err:
-        raise ApiError(503, f"the PBX did not take it: {err}") from None
+    return await _act(request, p, "closing")
