@@ -63,6 +63,15 @@ def recorded_span(db: Path, call_id: str) -> float | None:
     return epoch(times["Hangup"]) - epoch(times["MixMonitorStart"])
 
 
+def _timeline_has(db: Path, call_id: str, kind: str) -> bool:
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM call_events WHERE call_id = ? AND uniqueid = ? AND kind = ?",
+            (call_id, call_id, kind),
+        ).fetchone()
+    return row is not None
+
+
 def wav_seconds(path: Path) -> float:
     """Independent of the service's parser: the stdlib wave module."""
     with wave.open(str(path), "rb") as w:
@@ -179,6 +188,17 @@ async def test_kill_9_while_recording_then_restart_loses_nothing(
                 ),
                 15,
                 "six recordings in progress",
+            )
+            # The recordings rows are written on another connection than the call timeline:
+            # wait until the outliving calls' MixMonitorStart is committed too, or a kill in
+            # the 50 ms before the timeline's next flush loses it (unacknowledged, by design).
+            await wait_until(
+                lambda: all(
+                    _timeline_has(db, str(r["call_id"]), "MixMonitorStart")
+                    for r in rec_rows(db, "caller_number = ?", (outlived,))
+                ),
+                15,
+                "the outliving calls' MixMonitorStart committed",
             )
             procs[0].send_signal(signal.SIGKILL)
             procs[0].wait(10)
