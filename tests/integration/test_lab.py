@@ -12,6 +12,7 @@ import pytest
 
 from ivr_agent.config import load_settings
 from ivr_agent.errors import LabError
+from ivr_agent.lab import prompts as lab_prompts
 from ivr_agent.lab.amiprobe import RawAmi
 from ivr_agent.lab.pbx import Lab, LabInfo
 from ivr_agent.lab.sipp import place_sip_calls
@@ -46,6 +47,14 @@ def test_lab_status_is_up(lab: LabInfo, lab_control: Lab) -> None:
     assert status.asterisk_running
     assert status.pid is not None
     assert "Asterisk 22." in lab_control.asterisk_cli("core show version")
+
+
+def test_every_sound_the_lab_plays_is_rendered(lab: LabInfo) -> None:
+    """Talking callers and agents play these: a missing one makes every call end at once."""
+    for name in lab_prompts.PROMPTS:
+        with wave.open(str(lab.sounds_dir / f"{name}.wav")) as wav:
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+            assert wav.getnframes() > 8000, name  # more than a second of speech
 
 
 def test_generated_service_config_loads(lab: LabInfo) -> None:

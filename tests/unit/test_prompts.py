@@ -11,6 +11,8 @@ from ivr_agent.domain.phrases import Key
 from ivr_agent.errors import LabError
 from ivr_agent.lab import prompts as lab_prompts
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def test_texts_come_from_the_handbook_phrases() -> None:
     assert set(prompts.PROMPTS) == {
@@ -68,3 +70,20 @@ def test_cli_check_lists_missing_prompts(
     assert main(["prompts", "render", "--dir", str(tmp_path)]) == 0
     assert "kept" in capsys.readouterr().out
     assert (tmp_path / "closing.wav").read_bytes() == b"RIFF-own"
+
+
+def test_lab_renders_what_its_dialplan_plays(tmp_path: Path) -> None:
+    """The lab's simulated callers and agents play talk.wav and agent-greeting.wav: a fresh lab
+    folder must list them as stale (a clean CI checkout once lacked both, so talking callers hung
+    up at once and looked silent)."""
+    assert set(lab_prompts.stale_prompts(tmp_path)) == set(lab_prompts.PROMPTS)
+    for name in prompts.PROMPTS:
+        (tmp_path / f"{name}.wav").write_bytes(b"RIFF-own")
+    assert set(lab_prompts.stale_prompts(tmp_path)) == {"talk", "agent-greeting"}
+    plays = {
+        line.split("Playback(/lab/sounds/", 1)[1].split(")", 1)[0]
+        for line in (REPO / "dialplan" / "lab" / "extensions.conf").read_text().splitlines()
+        if "Playback(/lab/sounds/" in line
+    }
+    assert plays
+    assert plays <= set(lab_prompts.PROMPTS)
