@@ -168,12 +168,30 @@ def stop(lab_dir: Path, chroot: Path) -> int | None:
     if pid is None:
         (lab_dir / PID_FILE).unlink(missing_ok=True)
         return None
+    _stop_pid(pid, chroot)
+    (lab_dir / PID_FILE).unlink(missing_ok=True)
+    return pid
+
+
+def stop_orphans(chroot: Path) -> list[int]:
+    """Stop every lab Asterisk in the chroot whatever its lab folder (that folder was deleted)."""
+    pids = [p for p in host.processes_in(chroot) if is_lab_asterisk(p, chroot)]
+    for pid in pids:
+        _stop_pid(pid, chroot)
+    return pids
+
+
+def _stop_pid(pid: int, chroot: Path) -> None:
     started = time.monotonic()
     try:
-        cli(chroot, "core stop now", timeout=STOP_TIMEOUT_S)
+        res = cli(chroot, "core stop now", timeout=STOP_TIMEOUT_S)
+        asked = res.returncode == 0
+        if not asked:  # no control socket (a broken lab folder): go straight to signals
+            log.warning("lab_asterisk_cli_stop_failed", pid=pid, error=res.stderr.strip()[:200])
     except LabError as err:  # a hung Asterisk may not answer its control socket either
         log.warning("lab_asterisk_cli_stop_failed", pid=pid, error=str(err))
-    remaining = max(1.0, STOP_TIMEOUT_S - (time.monotonic() - started))
+        asked = False
+    remaining = max(1.0, STOP_TIMEOUT_S - (time.monotonic() - started)) if asked else 0.2
     if not host.wait_until_gone(pid, remaining):
         for sig in (signal.SIGTERM, signal.SIGKILL):
             # Re-check identity right before signalling: the PID must still be our Asterisk.
@@ -185,6 +203,4 @@ def stop(lab_dir: Path, chroot: Path) -> int | None:
                 break
         else:
             raise LabError(f"Asterisk PID {pid} survived SIGKILL")
-    (lab_dir / PID_FILE).unlink(missing_ok=True)
     log.info("lab_asterisk_stopped", pid=pid, duration_ms=int((time.monotonic() - started) * 1000))
-    return pid

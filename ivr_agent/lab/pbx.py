@@ -24,6 +24,7 @@ from ivr_agent.lab import asterisk, chroot, host, prompts, render, seed
 log = structlog.get_logger()
 
 LOCK_TIMEOUT_S = 120.0
+DELETED_SUFFIX = "//deleted"  # how /proc/self/mountinfo names a bind source since removed
 LAB_NEED_BYTES = 100 * 2**20  # configs, prompts, logs and a few recordings
 
 
@@ -244,6 +245,15 @@ class Lab:
         if self._mounted_here():
             return
         others = [m for m in host.mounts() if m.mount_point == str(self._mount_point)]
+        if others and others[-1].fs_root.endswith(DELETED_SUFFIX):
+            # That lab folder was deleted (a CI checkout removed with its lab still up): its
+            # Asterisk is an orphan nobody can stop by folder any more; stop it and take over.
+            stopped = asterisk.stop_orphans(self.chroot)
+            self._echo(
+                f"{self._mount_point} was mounted from a deleted lab folder "
+                f"({others[-1].fs_root}); stopped its Asterisk {stopped or '(none running)'}"
+            )
+            log.warning("lab_orphan_stopped", fs_root=others[-1].fs_root, pids=stopped)
         busy = host.processes_in(self.chroot) if others else []
         if busy:
             cmd = " ".join(host.process_cmdline(busy[0]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import time
 import wave
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 
 from ivr_agent.config import load_settings
 from ivr_agent.errors import LabError
+from ivr_agent.lab import asterisk, host
 from ivr_agent.lab import prompts as lab_prompts
 from ivr_agent.lab.amiprobe import RawAmi
+from ivr_agent.lab.asterisk import CONF
 from ivr_agent.lab.pbx import Lab, LabInfo
 from ivr_agent.lab.sipp import place_sip_calls
 
@@ -153,3 +156,52 @@ def test_up_again_is_idempotent(lab: LabInfo, lab_control: Lab) -> None:
     pid = lab_control.status().pid
     assert lab_control.up() == lab
     assert lab_control.status().pid == pid
+
+
+def test_a_lab_whose_folder_was_deleted_is_taken_over(tmp_path: Path) -> None:
+    """CI deletes its checkout with the lab still up: the next `lab up` from any folder must not
+    be locked out by that orphan. A scratch chroot gets a real bind mount of a since-deleted
+    folder and an orphan "Asterisk" (python named asterisk with the lab's -C, rooted in that
+    chroot); the shared lab is untouched."""
+    cache = tmp_path / "cache"
+    lines: list[str] = []
+    lab = Lab(tmp_path / "new-lab", cache, echo=lines.append)
+    lab.lab_dir.mkdir()
+    root = lab.chroot
+    for link in ("bin", "lib", "lib64"):
+        (root / link).parent.mkdir(parents=True, exist_ok=True)
+        (root / link).symlink_to(f"usr/{link}")
+    (root / "usr").mkdir()
+    (root / "tmp").mkdir()
+    (root / "tmp" / "asterisk").symlink_to("/usr/bin/python3")
+    gone = tmp_path / "checkout-removed"
+    gone.mkdir()
+    point = root / "lab"
+    point.mkdir()
+    mounts = [root / "usr", point]
+    subprocess.run(["mount", "--bind", "-o", "ro", "/usr", str(root / "usr")], check=True)
+    subprocess.run(["mount", "--bind", str(gone), str(point)], check=True)
+    orphan = subprocess.Popen(
+        ["chroot", str(root), "/tmp/asterisk", "-c", "import time; time.sleep(60)", "-C", CONF],
+    )
+    try:
+        gone.rmdir()
+        (seen,) = [m for m in host.mounts() if m.mount_point == str(point)]
+        assert seen.fs_root == f"{gone}//deleted"  # the kernel's name for it
+        deadline = time.monotonic() + 5
+        while not asterisk.is_lab_asterisk(orphan.pid, root) and time.monotonic() < deadline:
+            time.sleep(0.05)  # chroot(8) has to chroot and exec first
+        assert asterisk.is_lab_asterisk(orphan.pid, root)
+        lab._mount()
+        assert orphan.wait(timeout=10) is not None  # stopped by its PID
+        assert lab.status().mounted
+        assert any("deleted lab folder" in line and str(orphan.pid) in line for line in lines)
+        assert [m.fs_root for m in host.mounts() if m.mount_point == str(point)] == [
+            str(lab.lab_dir)
+        ]
+    finally:
+        orphan.kill()
+        orphan.wait()
+        for path in mounts:
+            while any(m.mount_point == str(path) for m in host.mounts()):
+                host.unmount(path)
