@@ -3,6 +3,7 @@
 Agents: POST /api/calls/current/leader (transfer the caller to the shift leaders: 409 when no
 leader is on duty), POST /api/roster/requests (ask for a swap or a change).
 Supervisors: GET /api/roster/onduty, GET /api/roster/alerts,
+GET /api/roster/requests?status=pending|approved|rejected (default pending, newest first),
 POST /api/roster/requests/{id}/approve|reject (an approved change applies at once; the service
 follows it within a second).
 """
@@ -16,13 +17,15 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ivr_agent.domain.roster import MAX_SHIFT_SECONDS, RosterError
 from ivr_agent.domain.roster_changes import (
     ChangeError,
     ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
     new_request,
     payload_from_json,
     payload_to_json,
@@ -31,7 +34,7 @@ from ivr_agent.errors import AmiError
 from ivr_agent.rostering import NoLeaderOnDuty
 from ivr_agent.store import roster as store
 from ivr_agent.store import roster_ops as ops
-from ivr_agent.store.db import open_db
+from ivr_agent.store.db import open_db, utc_text
 from ivr_agent.store.users import Role
 from ivr_agent.web.auth import Principal, json_only, require
 from ivr_agent.web.deps import WebDeps, deps_of
@@ -119,6 +122,39 @@ async def alerts(request: Request, _p: Supervisor) -> dict[str, Any]:
             {"kind": a.kind, "call_id": a.call_id, "agent": a.agent, "at": a.at, "detail": a.detail}
             for a in reversed(found)
         ]
+    }
+
+
+@router.get("/api/roster/requests")
+async def list_requests(
+    request: Request,
+    _p: Supervisor,
+    status: str = "pending",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Change requests with `status` (default pending), newest first."""
+    try:
+        wanted = ChangeStatus(status)
+    except ValueError:
+        raise ApiError(
+            400, f"status must be pending, approved or rejected, not {status!r}"
+        ) from None
+    found = await ops.list_changes(deps_of(request).db.conn, status=wanted, limit=limit)
+    return {"requests": [_request_json(r) for r in found]}
+
+
+def _request_json(req: ChangeRequest) -> dict[str, Any]:
+    return {
+        "id": req.id,
+        "kind": req.kind.value,
+        "payload": payload_to_json(req.payload),
+        "reason": req.reason,
+        "status": req.status.value,
+        "requested_by": req.requested_by,
+        "requested_at": utc_text(req.requested_at),
+        "decided_by": req.decided_by,
+        "decided_at": utc_text(req.decided_at),
+        "decision_note": req.decision_note,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -129,3 +130,75 @@ async def test_on_duty_alerts_and_an_approved_swap(
     assert (await supervisor.post("/api/roster/requests/999/approve", json={})).status_code == 404
     bad = await agent.post("/api/roster/requests", json={**body, "payload": {"shift": "x"}})
     assert bad.status_code == 400
+
+
+async def test_requests_list_by_status_with_the_console_contract(
+    site: Site, tmp_path: Path, agent: httpx.AsyncClient, supervisor: httpx.AsyncClient
+) -> None:
+    _, (mine, _other, _) = await _setup(site, tmp_path, leader=True)
+    start = time.time() + 600  # within agent4's leader shift
+    moved = {"shift": mine, "end": iso(start)}
+    first = {
+        "kind": "change",
+        "payload": {
+            "shift": None,
+            "agent": "agent2",
+            "start": iso(start),
+            "end": iso(start + 1800),
+        },
+        "reason": "加班",
+    }
+    r1 = await agent.post("/api/roster/requests", json=first)
+    assert r1.status_code == 201, r1.text
+    second = {"kind": "change", "payload": moved, "reason": "早退"}
+    r2 = await agent.post("/api/roster/requests", json=second)
+    assert r2.status_code == 201, r2.text
+    assert (await agent.get("/api/roster/requests")).status_code == 403
+
+    pending = (await supervisor.get("/api/roster/requests")).json()
+    assert list(pending) == ["requests"]
+    assert [r["id"] for r in pending["requests"]] == [r2.json()["id"], r1.json()["id"]]
+    newest = pending["requests"][0]
+    assert set(newest) == {
+        "id",
+        "kind",
+        "payload",
+        "reason",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    }
+    assert newest["kind"] == "change"
+    assert newest["payload"] == r2.json()["payload"]  # the shape the POST takes
+    assert newest["status"] == "pending"
+    assert newest["requested_by"] == "agent1"
+    assert newest["decided_by"] is None
+    assert newest["decided_at"] is None
+    assert newest["decision_note"] == ""
+    at = dt.datetime.fromisoformat(newest["requested_at"])
+    assert at.utcoffset() == dt.timedelta(0)
+    assert abs(at.timestamp() - time.time()) < 60
+
+    r = await supervisor.post(
+        f"/api/roster/requests/{r1.json()['id']}/reject", json={"note": "不行"}
+    )
+    assert r.status_code == 200, r.text
+    rejected = (await supervisor.get("/api/roster/requests?status=rejected")).json()["requests"]
+    assert [r["id"] for r in rejected] == [r1.json()["id"]]
+    assert rejected[0]["decided_by"] == "李主管"
+    assert rejected[0]["decision_note"] == "不行"
+    assert dt.datetime.fromisoformat(rejected[0]["decided_at"]).utcoffset() == dt.timedelta(0)
+    assert [r["id"] for r in (await supervisor.get("/api/roster/requests")).json()["requests"]] == [
+        r2.json()["id"]
+    ]
+    assert (await supervisor.get("/api/roster/requests?status=approved")).json() == {"requests": []}
+    bad = await supervisor.get("/api/roster/requests?status=maybe")
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "bad_request"
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
