@@ -20,6 +20,7 @@ from ivr_agent.web import (
     pages,
     recordings_api,
     roster_api,
+    supervisor_page,
 )
 from ivr_agent.web.deps import WebDeps
 
@@ -49,6 +50,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(health_api.router)
     app.include_router(roster_api.router)
     app.include_router(pages.router)
+    app.include_router(supervisor_page.router)
     for desk_router in (desk_api.router, desk_admin_api.router, desk_page.router, desk_ws.router):
         app.include_router(desk_router)
     # The page's own scripts and styles only; recordings are never served as static files.

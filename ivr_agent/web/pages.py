@@ -48,12 +48,18 @@ def _data(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
+def language_of(request: Request) -> str:
+    """The page's language: `?lang=`, else the remembered choice, else the site's."""
+    site = deps_of(request).settings.site
+    return pick_language(
+        request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), site.language
+    )
+
+
 def _render(request: Request, name: str, **values: str) -> HTMLResponse:
     deps = deps_of(request)
     site = deps.settings.site
-    lang = pick_language(
-        request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), site.language
-    )
+    lang = language_of(request)
     text = messages(lang)
     other = next(x for x in LANGUAGES if x != lang)
     fields: dict[str, Any] = {k: html.escape(v) for k, v in text.items()}
