@@ -14,8 +14,8 @@ from ivr_agent.store.migrations import MIGRATIONS
 
 log = structlog.get_logger(__name__)
 
-# Writers wait this long for a lock held by another process before failing (ms).
-_BUSY_TIMEOUT_MS = 5000
+# Writers wait this long for a lock held by another connection before failing (seconds).
+BUSY_TIMEOUT = 5.0
 
 
 def utc_text(ts: float | None) -> str | None:
@@ -42,7 +42,7 @@ async def open_db(path: str | Path) -> aiosqlite.Connection:
     except (OSError, sqlite3.Error) as err:
         raise StorageError(f"{p}: cannot open database: {err}") from err
     try:
-        await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT * 1000)}")
         mode = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             raise StorageError(f"{p}: cannot switch to WAL mode (got {mode})")

@@ -4,6 +4,19 @@ aiosqlite runs one statement at a time, but a transaction spans several awaits: 
 from another coroutine sent in between would join it (and be rolled back with it). Every write
 on a `Db` goes through `write()`, which holds a lock for the whole transaction. Reads need no
 lock. The call store keeps its own connection: WAL lets the two writers take turns.
+
+Two ways a transaction used to fail or stay open under load (replay bench, 2026-11-25):
+
+* A read of another coroutine on this connection, between its SELECT and its cursor's close,
+  holds a read transaction. SQLite does not call the busy handler when a connection that
+  already reads asks for the write lock (waiting could deadlock), so BEGIN IMMEDIATE failed at
+  once with "database is locked" whenever the call store's connection held the lock or had
+  committed since that read began. `write()` waits out such a read itself, up to the same
+  busy timeout.
+* A writer cancelled while its BEGIN waited in aiosqlite's thread: the BEGIN still completed
+  there, nobody rolled it back, and every later write failed with "cannot start a transaction
+  within a transaction" while the connection kept the write lock. The ROLLBACK is now queued
+  behind the BEGIN (aiosqlite runs a connection's statements in order) in that case too.
 """
 
 from __future__ import annotations
@@ -11,13 +24,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Final
 
 import aiosqlite
+import structlog
 
 from ivr_agent.errors import StorageError
-from ivr_agent.store.db import open_db
+from ivr_agent.store.db import BUSY_TIMEOUT, open_db
+
+log = structlog.get_logger(__name__)
+
+# Waits between BEGIN attempts while a read on this connection blocks it: a read is done within
+# milliseconds (one fetch in aiosqlite's thread), the deadline is the connection's busy timeout.
+_RETRY_FIRST: Final = 0.001
+_RETRY_MAX: Final = 0.05
 
 
 class Db:
@@ -39,10 +62,7 @@ class Db:
         """`async with db.write() as conn:` one IMMEDIATE transaction, committed on success,
         rolled back on any error (also on cancellation). SQLite errors become StorageError."""
         async with self._lock:
-            try:
-                await self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise StorageError(f"cannot start a transaction: {err}") from err
+            await self._begin()
             try:
                 yield self.conn
                 await self.conn.execute("COMMIT")
@@ -52,6 +72,33 @@ class Db:
                     raise StorageError(f"write failed: {err}") from err
                 raise
 
+    async def _begin(self) -> None:
+        if self.conn.in_transaction:
+            # Only write() may open a transaction here; one left open would fail every writer.
+            log.error("db_transaction_left_open")
+            await self._rollback()
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                if _busy(err) and not self.conn.in_transaction and time.monotonic() < deadline:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                raise StorageError(f"cannot start a transaction: {err}") from err
+            except BaseException:
+                # Cancelled while the BEGIN was queued or waiting: it still runs in the thread.
+                await asyncio.shield(self._rollback())
+                raise
+            return
+
     async def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             await self.conn.execute("ROLLBACK")
+
+
+def _busy(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
