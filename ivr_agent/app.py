@@ -27,9 +27,11 @@ import aiosqlite
 import structlog
 
 from ivr_agent.ami import CONNECTED, AmiClient
+from ivr_agent.blacklist_routing import BlacklistRouting
 from ivr_agent.callactions import CallActions, Done
 from ivr_agent.config import Settings, require_ami_secret
 from ivr_agent.desk import Desk
+from ivr_agent.domain.blacklist_routing import Treatment
 from ivr_agent.domain.callbook import CallBook, CallChange
 from ivr_agent.domain.calls import CallState
 from ivr_agent.domain.events import (
@@ -133,6 +135,14 @@ class Service:
                 clock=clock,
             )
             self.features.append(self.rostering)
+        # The blacklist treatment: the dialplan's IVR_AGENT_BL_<digits> globals follow the table.
+        self.blacklist_routing = BlacklistRouting(
+            self.ami,
+            settings.storage.database,
+            treatment=Treatment(settings.hotline.blacklist_treatment),
+            interval=settings.hotline.blacklist_sync_interval,
+        )
+        self.features.append(self.blacklist_routing)
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings

@@ -58,6 +58,10 @@ class HotlineConfig:
     queues: tuple[str, ...] = ("support",)
     recordings_dir: str = "/var/spool/asterisk/monitor"
     sounds_dir: str = "/var/lib/asterisk/sounds/ivr-agent"
+    # What a caller on the approved blacklist gets: "flag" (queues as usual, the screen pop says
+    # so) or "leader" (straight to the shift leaders' queue): domain/blacklist_routing.py.
+    blacklist_treatment: str = "flag"
+    blacklist_sync_interval: float = 5.0  # seconds between reads of the blacklist table
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +302,10 @@ def _validate(s: Settings, where: str) -> None:
         raise fail("log.format", f"must be one of {sorted(_LOG_FORMATS)}")
     if not s.hotline.queues:
         raise fail("hotline.queues", "must name at least one queue")
+    if s.hotline.blacklist_treatment not in ("flag", "leader"):
+        raise fail("hotline.blacklist_treatment", "must be flag or leader")
+    if s.hotline.blacklist_sync_interval <= 0:
+        raise fail("hotline.blacklist_sync_interval", "must be > 0 seconds")
     _validate_recordings(s.recordings, fail)
     if s.silent_line.agent_window <= 0:
         raise fail("silent_line.agent_window", "must be > 0 seconds")

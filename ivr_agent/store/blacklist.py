@@ -74,3 +74,9 @@ async def listing(conn: aiosqlite.Connection, status: str | None = None) -> list
     async with conn.execute(sql + " ORDER BY id DESC LIMIT 200", params) as cur:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, tuple(r), strict=True)) for r in await cur.fetchall()]
+
+
+async def numbers_and_status(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+    """(number, status) of every entry, oldest first: what the PBX routing is derived from."""
+    async with conn.execute("SELECT number, status FROM blacklist ORDER BY id") as cur:
+        return [(str(n), str(s)) for n, s in await cur.fetchall()]

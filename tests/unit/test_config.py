@@ -68,6 +68,8 @@ def test_secret_file_relative_to_config(tmp_path: Path) -> None:
         ('[log]\nlevel = "loud"\n', "log.level must be one of"),
         ("[hotline]\nqueues = []\n", "hotline.queues must name at least one queue"),
         ("[hotline]\nqueues = [1]\n", "hotline.queues must be a list of strings"),
+        ('[hotline]\nblacklist_treatment = "hangup"\n', "hotline.blacklist_treatment must be"),
+        ("[hotline]\nblacklist_sync_interval = 0\n", "hotline.blacklist_sync_interval must"),
         ('[ami]\nsecret_file = "missing.secret"\n', "ami.secret_file = "),
         ("ami = 3\n", "[ami] must be a table"),
         ("[ami]\nreconnect_min = 40.0\n", "ami.reconnect_min must be > 0"),
