@@ -294,4 +294,23 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX calls_caller ON calls(caller_number, started_at);
         """,
     ),
+    (
+        6,
+        """
+        -- Supervisor alerts (long calls, private calls from agent lines): one per kind and
+        -- call, kept across restarts, acknowledged by a supervisor (audited in roster_audit).
+        CREATE TABLE alerts (
+            id              INTEGER PRIMARY KEY,
+            kind            TEXT NOT NULL,
+            call_id         TEXT NOT NULL,
+            agent           TEXT NOT NULL DEFAULT '',
+            at              TEXT NOT NULL,
+            detail          TEXT NOT NULL DEFAULT '',
+            acknowledged_by TEXT,
+            acknowledged_at TEXT
+        );
+        CREATE UNIQUE INDEX alerts_once ON alerts(kind, call_id);
+        CREATE INDEX alerts_at ON alerts(at);
+        """,
+    ),
 )

@@ -2,7 +2,8 @@
 
 Agents: POST /api/calls/current/leader (transfer the caller to the shift leaders: 409 when no
 leader is on duty), POST /api/roster/requests (ask for a swap or a change).
-Supervisors: GET /api/roster/onduty, GET /api/roster/alerts,
+Supervisors: GET /api/roster/onduty, GET /api/roster/alerts[?open=true] (newest first; `at` and
+`acknowledged_at` in epoch seconds), POST /api/roster/alerts/{id}/ack (audited in roster_audit),
 GET /api/roster/requests?status=pending|approved|rejected (default pending, newest first),
 POST /api/roster/requests/{id}/approve|reject (an approved change applies at once; the service
 follows it within a second).
@@ -31,9 +32,10 @@ from ivr_agent.domain.roster_changes import (
     payload_to_json,
 )
 from ivr_agent.errors import AmiError
-from ivr_agent.rostering import NoLeaderOnDuty
+from ivr_agent.shift_leader import NoLeaderOnDuty
 from ivr_agent.store import roster as store
 from ivr_agent.store import roster_ops as ops
+from ivr_agent.store.alerts import Alert, AlertError, acknowledge, list_alerts
 from ivr_agent.store.db import open_db, utc_text
 from ivr_agent.store.users import Role
 from ivr_agent.web.auth import Principal, json_only, require
@@ -114,14 +116,40 @@ async def on_duty(request: Request, _p: Anyone) -> dict[str, Any]:
 
 
 @router.get("/api/roster/alerts")
-async def alerts(request: Request, _p: Supervisor) -> dict[str, Any]:
-    roster = deps_of(request).roster
-    found = list(roster.alerts) if roster is not None else []
+async def alerts(
+    request: Request,
+    _p: Supervisor,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Long-call and private-call alerts, newest first; `open=true`: not acknowledged yet."""
+    found = await list_alerts(deps_of(request).db.conn, open_only=open_only, limit=limit)
+    return {"alerts": [_alert_json(a) for a in found]}
+
+
+@router.post("/api/roster/alerts/{alert_id}/ack", dependencies=[Depends(json_only)])
+async def ack_alert(
+    alert_id: int, body: DecisionBody, request: Request, p: Supervisor
+) -> dict[str, Any]:
+    """A supervisor has seen to the alert (who and when are kept, and audited)."""
+    deps = deps_of(request)
+    try:
+        done = await acknowledge(deps.db, alert_id, by=p.user.name, at=deps.clock(), note=body.note)
+    except AlertError as err:
+        raise ApiError(404 if err.missing else 409, str(err)) from None
+    return _alert_json(done)
+
+
+def _alert_json(a: Alert) -> dict[str, Any]:
     return {
-        "alerts": [
-            {"kind": a.kind, "call_id": a.call_id, "agent": a.agent, "at": a.at, "detail": a.detail}
-            for a in reversed(found)
-        ]
+        "id": a.id,
+        "kind": a.kind,
+        "call_id": a.call_id,
+        "agent": a.agent,
+        "at": a.at,
+        "detail": a.detail,
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": a.acknowledged_at,
     }
 
 

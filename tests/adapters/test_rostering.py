@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from ivr_agent.domain.callbook import CallChange
 from ivr_agent.domain.calls import Call, CallState
-from ivr_agent.domain.events import UserEvent
+from ivr_agent.domain.events import DialBegin, UserEvent
 from ivr_agent.domain.roster import Agent, Role, Shift
 from ivr_agent.errors import AmiActionFailed
 from ivr_agent.rostering import Rostering
-from ivr_agent.store import callbacks
+from ivr_agent.store import alerts, callbacks
 from ivr_agent.store import roster as store
 from ivr_agent.store.txn import Db
 
@@ -185,7 +186,7 @@ async def test_callback_event_is_stored_and_long_calls_alert(db: Db) -> None:
     ev = UserEvent(at=now, name="IvrAgentCallback", fields=(("CallerNumber", "13800138000"),))
     async with running(feature):
         feature.observe(CallChange(call, CallState.IVR, CallState.IVR, False, ev))
-        await _until(lambda: feature._callbacks == [])
+        await _until(lambda: feature.callbacks.pending == [])
         rows = await callbacks.list_callbacks(db.conn, status="open")
         assert [(r["call_id"], r["caller_number"], r["reason"]) for r in rows] == [
             ("9.9", "13800138000", "after_hours")
@@ -199,7 +200,85 @@ async def test_callback_event_is_stored_and_long_calls_alert(db: Db) -> None:
             agent_connected_at=now,
         )
         feature.observe(CallChange(talking, CallState.QUEUED, CallState.CONNECTED, False, None))
-        await _until(lambda: len(feature.alerts) == 1)
-    assert feature.alerts[0].call_id == "9.8"
+        await _until(lambda: feature.alerts.raised == 1)
+    (alert,) = await alerts.list_alerts(db.conn)
+    assert (alert.kind, alert.call_id, alert.agent) == ("long_call", "9.8", "agent1")
     await callbacks.set_callback_status(db, rows[0]["id"], "done", by="李主管", at=now, note="ok")  # type: ignore[arg-type]
     assert await callbacks.list_callbacks(db.conn, status="open") == []
+
+
+def _outbound(call_id: str, number: str, at: float) -> CallChange:
+    """agent1's line dials `number` (the DialBegin of the call it placed)."""
+    channel = "Local/agent1@lab-agents-0000001f;1"
+    call = Call(
+        call_id=call_id,
+        state=CallState.IVR,
+        started_at=at,
+        updated_at=at,
+        caller_number="agent1",
+        caller_channel=channel,
+    )
+    ev = DialBegin(
+        at=at,
+        uniqueid=call_id,
+        linkedid=call_id,
+        channel=channel,
+        caller_number="agent1",
+        exten=number,
+        dest_uniqueid=call_id + "1",
+        dest_linkedid=call_id,
+        dial_string=f"{number}@lab-pstn/n",
+    )
+    return CallChange(call, CallState.IVR, CallState.IVR, False, ev)
+
+
+async def test_an_agent_line_calling_a_stranger_alerts_a_call_back_does_not(db: Db) -> None:
+    now = time.time()
+    await _shifts(db, Shift("agent1", now - HOUR, now + HOUR))
+    async with db.write() as conn:
+        await conn.execute(
+            "INSERT INTO calls (call_id, state, caller_number, updated_at) VALUES (?, ?, ?, ?)",
+            ("1.0", "ended", "13800138000", "x"),
+        )
+    feature = Rostering(FakePbx(), db, queues=("support",))
+    with capture_logs() as logs:
+        async with running(feature):
+            feature.on_resync()
+            await _until(lambda: feature.reconciles >= 1)
+            feature.observe(_outbound("2.1", "+8613800138000", now))  # calls a caller back
+            feature.observe(_outbound("2.2", "13912345678", now))  # a private call
+            feature.observe(_outbound("2.2", "13912345678", now))  # its DialBegin, seen again
+            await _until(lambda: feature.alerts.raised == 1)
+            await asyncio.sleep(0.1)
+    (alert,) = await alerts.list_alerts(db.conn)
+    assert (alert.kind, alert.call_id, alert.agent) == ("private_call", "2.2", "agent1")
+    assert alert.detail == "agent1 called 139****5678, not a hotline caller"
+    private = [e for e in logs if e["event"] == "private_call_alert"]
+    assert [(e["call_id"], e["dialed_number"], e["log_level"]) for e in private] == [
+        ("2.2", "13912345678", "info")  # masked by the log setup's processor at INFO
+    ]
+    back = [e for e in logs if e["event"] == "agent_outbound_call"]
+    assert [(e["call_id"], e["hotline_caller"]) for e in back] == [("2.1", True)]
+
+
+async def test_a_long_call_alerts_once_even_across_a_restart(db: Db) -> None:
+    now = time.time()
+    talking = Call(
+        call_id="9.7",
+        state=CallState.CONNECTED,
+        started_at=now - 10,
+        updated_at=now,
+        agent="agent2",
+        agent_connected_at=now - 10,
+    )
+    change = CallChange(talking, CallState.QUEUED, CallState.CONNECTED, False, None)
+    raised = []
+    for _ in range(2):  # the service, then the service restarted: a new feature, same database
+        feature = Rostering(FakePbx(), db, queues=("support",), long_call_alert=1.0)
+        async with running(feature):
+            feature.observe(change)
+            await _until(lambda f=feature: f.alerts.next_due() is None)  # type: ignore[misc]
+        raised.append(feature.alerts.raised)
+    assert raised == [1, 0]  # the restarted one found it stored already
+    (alert,) = await alerts.list_alerts(db.conn)
+    assert (alert.kind, alert.call_id, alert.agent) == ("long_call", "9.7", "agent2")

@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ivr_agent.domain.roster import Agent, Role, Shift
-from ivr_agent.rostering import Alert, Rostering
+from ivr_agent.rostering import Rostering
 from ivr_agent.store import roster as store
+from ivr_agent.store.alerts import Alert, raise_alert
 from tests.web.conftest import Site
 
 HOUR = 3600.0
@@ -100,8 +102,7 @@ async def test_on_duty_alerts_and_an_approved_swap(
     assert r.status_code == 200
     assert {a["agent"] for a in r.json()["agents"]} == {"agent1", "agent4"}
     assert r.json()["leader"] == "agent4"
-    assert site.deps.roster is not None
-    site.deps.roster.alerts.append(Alert("long_call", "1795000000.9", "agent1", 1.0, "1900 s"))
+    await raise_alert(site.db, Alert("long_call", "1795000000.9", "agent1", 1.0, "1900 s"))
     alerts = (await supervisor.get("/api/roster/alerts")).json()["alerts"]
     assert alerts[0]["call_id"] == "1795000000.9"
     assert (await agent.get("/api/roster/alerts")).status_code == 403
@@ -202,3 +203,54 @@ async def test_requests_list_by_status_with_the_console_contract(
 
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+async def test_alerts_are_listed_newest_first_and_acknowledged_once(
+    site: Site, tmp_path: Path, agent: httpx.AsyncClient, supervisor: httpx.AsyncClient
+) -> None:
+    await _setup(site, tmp_path, leader=True)
+    now = time.time()
+    old = await raise_alert(
+        site.db, Alert("long_call", "1795000000.7", "agent1", now - 60, "1900 s")
+    )
+    new = await raise_alert(
+        site.db,
+        Alert("private_call", "1795000000.8", "agent2", now, "agent2 called 139****5678, ..."),
+    )
+    assert old is not None
+    assert new is not None
+    r = await supervisor.get("/api/roster/alerts")
+    assert r.status_code == 200
+    listed = r.json()["alerts"]
+    assert [a["id"] for a in listed] == [new.id, old.id]
+    assert listed[0] == {
+        "id": new.id,
+        "kind": "private_call",
+        "call_id": "1795000000.8",
+        "agent": "agent2",
+        "at": pytest.approx(now),
+        "detail": "agent2 called 139****5678, ...",
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+    }
+    assert (await agent.post(f"/api/roster/alerts/{old.id}/ack", json={})).status_code == 403
+    r = await supervisor.post(f"/api/roster/alerts/{old.id}/ack", json={"note": "已提醒"})
+    assert r.status_code == 200, r.text
+    assert r.json()["acknowledged_by"] == "李主管"
+    assert r.json()["acknowledged_at"] == pytest.approx(time.time(), abs=5)
+    again = await supervisor.post(f"/api/roster/alerts/{old.id}/ack", json={})
+    assert again.status_code == 409
+    assert (await supervisor.post("/api/roster/alerts/999/ack", json={})).status_code == 404
+    open_ = (await supervisor.get("/api/roster/alerts?open=true")).json()["alerts"]
+    assert [a["id"] for a in open_] == [new.id]
+    everything = (await supervisor.get("/api/roster/alerts")).json()["alerts"]
+    assert everything[1]["acknowledged_by"] == "李主管"
+    (entry,) = [e for e in await store.list_audit(site.db.conn) if e.action == "alert_acknowledged"]
+    assert entry.who == "李主管"
+    assert entry.detail == {
+        "id": old.id,
+        "kind": "long_call",
+        "call_id": "1795000000.7",
+        "agent": "agent1",
+        "note": "已提醒",
+    }
