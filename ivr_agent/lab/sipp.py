@@ -212,7 +212,7 @@ def _prepare(
     timeout_s = int(count / rate + hold_s + 30)
     args = sipp_args(
         scenario_file, inf_file, workdir / "stats.csv", dialed, count, rate,
-        _free_port(socket.SOCK_DGRAM), _free_media_port(), timeout_s,
+        _free_port(socket.SOCK_DGRAM), free_media_port(), timeout_s,
     )  # fmt: skip
     return workdir, args, timeout_s
 
@@ -229,7 +229,7 @@ def _free_port(kind: socket.SocketKind) -> int:
         return port
 
 
-def _free_media_port() -> int:
+def free_media_port() -> int:
     """An even port with the next three free too (SIPp uses port..port+3 for audio/video RTP)."""
     for _ in range(50):
         base = random.randrange(30000, 39990, 2)  # noqa: S311 - not security relevant

@@ -1,15 +1,12 @@
 """The agent desk end to end: the real lab Asterisk, the service, headless Chromium.
 
-Every member of the lab's small `leaders` queue gets a desk user and signs in, plus a bystander
-agent; a call from 张伟 is sent to that queue (per-call IVR_AGENT_QUEUE: `support` may hold a
-hundred extra agents of another engineer's load test) and rings one of them (the queue picks).
-The pop must show the caller's name, history and the greeting before
-the answer, then follow answer / hold / unhold / hangup. The agent files a 5-step complaint with
-a callback; another agent cannot read it. A screenshot of the live pop is kept.
-
-Hold/Unhold: the lab's agents are Local channels that cannot put a caller on hold (no phone to
-press the button), so those two frames are fed to the service as Asterisk sends them (the shape
-of tests/transcripts/pjsip_zhangsan.ami), on the live call's caller channel.
+The lab's SIP desk phone (PJSIP/agent-sip, played by SIPp: ivr_agent/lab/sipp_agent.py) is the
+only member of the lab's `desk-test` queue, as agent72, who signs in to the desk with two other
+agents. A call from 张伟 queues there and rings the phone: the pop must show the caller's name,
+history and the greeting before the answer, then follow answer / hold / unhold / hangup as the
+phone does them (real re-INVITEs: Asterisk's own Hold and Unhold events). The agent files a
+5-step complaint with a callback; the other agents cannot read it. A screenshot of the live pop
+is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from ivr_agent.app import Service
 from ivr_agent.lab.pbx import LabInfo
 from ivr_agent.lab.simulator import LocalCall
+from ivr_agent.lab.sipp_agent import AGENT_INTERFACE, AgentScript, SipAgent
 from ivr_agent.store import users
 from ivr_agent.store.db import utc_text
 from ivr_agent.store.txn import Db
@@ -40,9 +38,12 @@ from tests.integration.service import REPO, lab_settings, running_service
 
 pytestmark = pytest.mark.integration
 
-QUEUE = "leaders"
-OWN_MEMBER = "agent71"  # our own member of QUEUE for the test (the lab's may be roster-driven)
-BYSTANDER = "agent-bystander"  # an agent who is not in the queue: never gets this caller
+QUEUE = "desk-test"  # dialplan/lab/queues.conf: no member but the one this test adds
+OWN_MEMBER = "agent72"  # the SIP desk phone's agent
+OTHERS = ["agent73", "agent-bystander"]  # signed-in agents who are not in the queue
+# The phone: rings 1.5 s, answers, talks 2 s, holds 3 s, talks 8 s more (the complaint is
+# filed during the call), hangs up. The caller would stay 60 s.
+PHONE = AgentScript(ring_s=1.5, talk_s=2.0, hold_s=3.0, after_s=8.0)
 PASSWORD = "desk-demo-password"
 # A fresh number per run: a call of an earlier run may still be live in the lab.
 CALLER, CALLER_NAME = f"139{random.randrange(10**8):08d}", "张伟"  # noqa: S311
@@ -102,16 +103,6 @@ async def _frames(page: Page) -> list[dict[str, Any]]:
     return [f for f in frames if f["call"]["caller_number"] == CALLER]
 
 
-def _inject(service: Service, event: str, call_id: str) -> None:
-    call = service.book.get(call_id)
-    assert call is not None
-    service.handle({
-        "Event": event, "Uniqueid": call_id, "Linkedid": call_id,
-        "Channel": call.caller_channel, "ChannelState": "6", "CallerIDNum": CALLER,
-        "Timestamp": f"{time.time():.6f}",
-    })  # fmt: skip
-
-
 @pytest.fixture
 async def desk_service(lab: LabInfo, tmp_path: Path) -> AsyncIterator[Service]:  # noqa: F811
     db = tmp_path / "desk.db"
@@ -127,29 +118,33 @@ async def desk_service(lab: LabInfo, tmp_path: Path) -> AsyncIterator[Service]: 
 
 
 async def test_desk_live_pop_complaint_and_privacy(
-    desk_service: Service, browser: Browser, tmp_path: Path
+    desk_service: Service,
+    lab: LabInfo,  # noqa: F811
+    browser: Browser,
+    tmp_path: Path,
 ) -> None:
     service = desk_service
     assert service.web is not None
-    url = service.web.url
-    iface = f"Local/{OWN_MEMBER}@lab-agents/n"
-    added = await service.ami.send(
-        {"Action": "QueueAdd", "Queue": QUEUE, "Interface": iface, "MemberName": OWN_MEMBER},
-        timeout=5,
-    )
-    assert added.get("Response") == "Success" or "Already" in added.get("Message", ""), added
-    try:
-        await _call_and_check(service, browser, tmp_path, url)
-    finally:
-        await service.ami.send(
-            {"Action": "QueueRemove", "Queue": QUEUE, "Interface": iface}, timeout=5
-        )
+    async with SipAgent(lab.lab_dir, PHONE) as phone:
+        added = await service.ami.send(
+            {"Action": "QueueAdd", "Queue": QUEUE, "Interface": AGENT_INTERFACE,
+             "MemberName": OWN_MEMBER},
+            timeout=5,
+        )  # fmt: skip
+        assert added.get("Response") == "Success" or "Already" in added.get("Message", ""), added
+        try:
+            await _call_and_check(service, browser, tmp_path, service.web.url)
+            result = await phone.finished(within=30)
+            assert result.ok, result.log_tail  # the phone ran its whole script
+        finally:
+            await service.ami.send(
+                {"Action": "QueueRemove", "Queue": QUEUE, "Interface": AGENT_INTERFACE}, timeout=5
+            )
 
 
 async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, url: str) -> None:
-    members = await _members(service)
-    assert OWN_MEMBER in members, members
-    agents = [OWN_MEMBER, *[m for m in members if m != OWN_MEMBER][:5], BYSTANDER]
+    assert await _members(service) == [OWN_MEMBER]
+    agents = [OWN_MEMBER, *OTHERS]
     await _add_users(Path(service.settings.storage.database), agents)
     opened = [await _desk(browser, url, name) for name in agents]
     desks = [(ctx, page) for ctx, page, _ in opened]
@@ -160,29 +155,23 @@ async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, ur
     load_s = loads[len(loads) // 2]
     assert load_s < 1.0, f"the desk took {load_s:.3f}s to load (median of {loads})"
 
-    action = LocalCall("talking", CALLER, CALLER_NAME, hold_s=3).originate()
+    action = LocalCall("talking", CALLER, CALLER_NAME, hold_s=60).originate()
     # Channel variables shadow the globals: this call queues in QUEUE, open whatever the hour.
     action["Variable"] += f",IVR_AGENT_QUEUE={QUEUE},IVR_AGENT_OPEN_{QUEUE}=1"
     reply = await service.ami.send(action, timeout=5)
     assert reply.get("Response") == "Success", reply
 
-    # Which desk rang? The queue picks the agent; exactly one desk gets this caller's pop.
-    mine: Page | None = None
+    mine = desks[0][1]  # the phone's agent
     deadline = time.monotonic() + 15
-    while mine is None and time.monotonic() < deadline:
-        for _, page in desks:
-            if await _frames(page):
-                mine = page
+    while not await _frames(mine) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert mine is not None, "no desk got the pop"
-    me = agents[[p for _, p in desks].index(mine)]
     frames = await _frames(mine)
+    assert frames, "the ringing desk got no pop"
     # At once, before the answer: the caller ID's name and the greeting.
     assert frames[0]["kind"] == "ringing"
     assert frames[0]["call"]["caller_name"] == CALLER_NAME
     assert frames[0]["phrases"]["phase"][0]["key"] == "greeting"
-    # Then the file from the database, still before the answer (a ring with nothing queued
-    # behind it waits up to 15 ms for it; the lab's agents answer within milliseconds).
+    # Then the file from the database, still before the answer (the phone rings 1.5 s).
     await mine.wait_for_selector("#history tr", timeout=5_000)
     first = next(f for f in await _frames(mine) if f["complete"])
     print("first complete pop:", first["kind"], "frames:", [f["kind"] for f in frames])
@@ -196,10 +185,9 @@ async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, ur
 
     await mine.wait_for_selector("#pop[data-kind=answered]", timeout=10_000)
     assert await mine.text_content("#caller-name") == CALLER_NAME
-    _inject(service, "Hold", call_id)
-    await mine.wait_for_selector("#pop[data-kind=on_hold]", timeout=5_000)
-    _inject(service, "Unhold", call_id)
-    await mine.wait_for_selector("#pop[data-kind=unhold]", timeout=5_000)
+    # The agent presses HOLD on the phone, then takes the caller back.
+    await mine.wait_for_selector("#pop[data-kind=on_hold]", timeout=10_000)
+    await mine.wait_for_selector("#pop[data-kind=unhold]", timeout=10_000)
     assert (await mine.text_content("#phrases li")) == "很抱歉让您久等了。"
     assert "agent3" in (await mine.text_content("#history") or "")
     shot = tmp_path / "desk.png"
@@ -232,8 +220,9 @@ async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, ur
     assert "caller_number" not in body
 
     # Another agent: no pop of this caller, and neither the complaint nor the call nor the file.
-    other_ctx, other = next((c, p) for c, p in desks if p is not mine)
-    assert await _frames(other) == []
+    other_ctx, other = desks[1]
+    for _, page in desks[1:]:
+        assert await _frames(page) == []
     for path in (f"/api/desk/complaints/{complaint_id}", f"/api/desk/calls/{call_id}"):
         r = await other.request.get(url + path)
         assert r.status == 404, path
@@ -243,7 +232,7 @@ async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, ur
     )
     assert r.status == 404
 
-    # The call ends (the caller hangs up after its speech): the desk shows it.
+    # The agent hangs up: the desk shows it.
     await mine.wait_for_selector("#pop[data-kind=ended]", timeout=30_000)
     kinds = [f["kind"] for f in await _frames(mine)]
     assert kinds[0] == "ringing", kinds
@@ -253,7 +242,6 @@ async def _call_and_check(service: Service, browser: Browser, tmp_path: Path, ur
     with contextlib.closing(sqlite3.connect(service.settings.storage.database)) as conn:
         cb = conn.execute("SELECT reason, caller_number FROM callbacks").fetchall()
     assert cb == [("complaint", CALLER)]
-    assert me in members
     for ctx, _ in desks:
         await ctx.close()
     del other_ctx

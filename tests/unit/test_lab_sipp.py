@@ -92,3 +92,16 @@ async def test_place_sip_calls_checks_bounds_before_running(tmp_path: Path) -> N
     with pytest.raises(LabError, match="unknown SIPp scenario"):
         await sipp.place_sip_calls(tmp_path, "shouting")
     assert not (tmp_path / "sipp").exists()
+
+
+def test_sip_agent_script_renders_every_step_and_checks_bounds() -> None:
+    from ivr_agent.lab.sipp_agent import AgentScript
+
+    text = AgentScript(ring_s=1.5, talk_s=2, hold_s=3, after_s=0).render()
+    assert "_MS@" not in text  # every placeholder filled
+    assert '<pause milliseconds="1500"/>' in text
+    assert '<pause milliseconds="3000"/>' in text
+    assert '<pause milliseconds="1"/>' in text  # 0 s: SIPp needs a positive pause
+    assert text.count("a=sendonly") == 1  # HOLD once, then back to sendrecv
+    with pytest.raises(LabError, match="hold time"):
+        AgentScript(hold_s=-1).render()
