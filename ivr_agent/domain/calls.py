@@ -62,9 +62,10 @@ on_hold_time sums Hold..Unhold.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Final, TypedDict
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final, TypedDict
 
 from ivr_agent.domain.events import (
     NO_VARS,
@@ -175,6 +176,28 @@ class Call:
     reconciled: bool = False  # fixed up by resync / close_stale: some events were not seen
 
 
+# A changed copy of a Call, built slot by slot: `transition` makes one per event on the AMI hot
+# path (~38 per call), and dataclasses.replace (which re-runs the keyword __init__ through
+# `fields()`) cost ~8 us of it, this ~3 us. Call has no __post_init__: the result is the same.
+_FIELDS: Final = tuple(f.name for f in fields(Call))
+_INDEX: Final = {name: i for i, name in enumerate(_FIELDS)}
+_VALUES: Final[Callable[[Call], tuple[Any, ...]]] = operator.attrgetter(*_FIELDS)
+_SETTERS: Final[tuple[Callable[[Call, Any], None], ...]] = tuple(
+    Call.__dict__[name].__set__ for name in _FIELDS
+)
+
+
+def with_changes(call: Call, changes: Mapping[str, Any]) -> Call:
+    """`dataclasses.replace(call, **changes)`, faster; `changes` names fields of Call only."""
+    values = list(_VALUES(call))
+    for name, value in changes.items():
+        values[_INDEX[name]] = value
+    new = object.__new__(Call)
+    for set_slot, value in zip(_SETTERS, values, strict=True):
+        set_slot(new, value)
+    return new
+
+
 class _Changes(TypedDict, total=False):
     state: CallState
     updated_at: float
@@ -255,19 +278,21 @@ def end_call(call: Call, at: float, *, reconciled: bool = False) -> Call:
     on_hold = call.on_hold_time
     if call.held_at is not None:
         on_hold += max(0.0, at - call.held_at)
-    ended = replace(
+    ended = with_changes(
         call,
-        state=CallState.ENDED,
-        ended_at=at,
-        updated_at=max(call.updated_at, at),
-        talk_time=talk,
-        on_hold_time=on_hold,
-        held_at=None,
-        live_channels=frozenset(),
-        agents_ringing=0,
-        reconciled=call.reconciled or reconciled,
+        {
+            "state": CallState.ENDED,
+            "ended_at": at,
+            "updated_at": max(call.updated_at, at),
+            "talk_time": talk,
+            "on_hold_time": on_hold,
+            "held_at": None,
+            "live_channels": frozenset(),
+            "agents_ringing": 0,
+            "reconciled": call.reconciled or reconciled,
+        },
     )
-    return replace(ended, disposition=disposition_of(ended))
+    return with_changes(ended, {"disposition": disposition_of(ended)})
 
 
 def transition(call: Call, event: Event) -> Call:
@@ -292,7 +317,7 @@ def transition(call: Call, event: Event) -> Call:
         if state is CallState.ON_HOLD and call.held_at is not None and target is not _S.ENDED:
             changes["on_hold_time"] = call.on_hold_time + max(0.0, event.at - call.held_at)
             changes["held_at"] = None
-    new = replace(call, **changes)
+    new = with_changes(call, changes)
     return end_call(new, event.at) if target is CallState.ENDED else new
 
 

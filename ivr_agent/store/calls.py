@@ -9,7 +9,7 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiosqlite
 import structlog
@@ -56,6 +56,8 @@ _LAST_FLUSH_PATIENCE = 30.0
 _INSERT_EVENT = (
     "INSERT INTO call_events (call_id, at, kind, uniqueid, detail) VALUES (?, ?, ?, ?, ?)"
 )
+# One encoder for every timeline row (json.dumps with these options builds a new one each call).
+_DETAIL_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class CallLike(Protocol):
@@ -121,9 +123,15 @@ class CallStore:
             self._wake.set()
 
     def put_event(self, entry: TimelineEntry) -> None:
-        detail = json.dumps(dict(entry.detail), ensure_ascii=False, separators=(",", ":"))
-        self._events.append((entry.call_id, utc_text(entry.at), entry.kind, entry.uniqueid, detail))
-        if self.pending >= self._max_rows:
+        self.put_timeline(entry.call_id, entry.at, entry.kind, entry.uniqueid, entry.detail)
+
+    def put_timeline(
+        self, call_id: str, at: float, kind: str, uniqueid: str, detail: Mapping[str, object]
+    ) -> None:
+        """`put_event` without building a TimelineEntry: the AMI hot path's way in."""
+        text = _DETAIL_JSON(detail if type(detail) is dict else dict(detail))
+        self._events.append((call_id, utc_text(at), kind, uniqueid, text))
+        if len(self._calls) + len(self._events) >= self._max_rows:
             self._wake.set()
 
     async def flush(self) -> int:

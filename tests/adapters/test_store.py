@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -52,6 +54,18 @@ def test_utc_text_round_trip() -> None:
     assert parse_utc_text("1970-01-01T08:00:00+08:00") == 0.0
     assert parse_utc_text("1970-01-01T00:00:01") == 1.0
     assert utc_text(None) is None
+
+
+def test_utc_text_is_datetimes_text_to_the_microsecond() -> None:
+    # utc_text formats by hand (the hot path's cost); datetime is the reference, rounding
+    # (half to even) and the carry into the next second included.
+    rng = random.Random(7)  # noqa: S311  # test data, not secrets
+    stamps = [rng.uniform(-1e9, 4e9) for _ in range(20_000)]
+    stamps += [rng.randrange(2**31) + f for f in (5e-7, 0.9999995, 0.5, 1.5e-6, 1e-7) for _ in "ab"]
+    stamps += [0.0, -0.5, -1.0000005, 1_795_636_719.754426, 1_795_636_719.754427]
+    for ts in stamps:
+        want = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert utc_text(ts) == want, ts
 
 
 async def test_open_is_wal_and_migrations_are_idempotent(db_path: Path) -> None:

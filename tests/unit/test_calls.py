@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from ivr_agent.domain.calls import (
     end_call,
     new_call,
     transition,
+    with_changes,
 )
 from ivr_agent.errors import InvalidTransition
 from tests.unit.transcript import load
@@ -1093,3 +1095,25 @@ def test_restore_during_a_resync_window() -> None:
     book.restore([call_in(S.CONNECTED)])
     (change,) = book.resync([], now=100.0)
     assert change.ended
+
+
+def test_with_changes_is_dataclasses_replace() -> None:
+    call = Call(
+        call_id="1.1",
+        state=CallState.CONNECTED,
+        started_at=1.0,
+        updated_at=2.0,
+        caller_number="13800138000",
+        channels=frozenset({"1.1"}),
+        agent="agent1",
+    )
+    changes = {"state": CallState.ON_HOLD, "held_at": 3.5, "updated_at": 3.5, "talk_events": 2}
+    got = with_changes(call, changes)
+    assert got == replace(call, **changes)
+    assert [getattr(got, f.name) for f in dataclasses.fields(Call)] == [
+        getattr(replace(call, **changes), f.name) for f in dataclasses.fields(Call)
+    ]
+    assert call.state is CallState.CONNECTED  # the original is untouched
+    assert with_changes(call, {}) == call
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.state = CallState.ENDED  # type: ignore[misc]
