@@ -102,6 +102,7 @@ def test_sip_agent_script_renders_every_step_and_checks_bounds() -> None:
     assert '<pause milliseconds="1500"/>' in text
     assert '<pause milliseconds="3000"/>' in text
     assert '<pause milliseconds="1"/>' in text  # 0 s: SIPp needs a positive pause
-    assert text.count("a=sendonly") == 1  # HOLD once, then back to sendrecv
+    body = text.split("-->", 1)[1]  # past the comment, which names them too
+    assert body.count("a=sendonly") == 1  # HOLD once, then back to sendrecv
     with pytest.raises(LabError, match="hold time"):
         AgentScript(hold_s=-1).render()
