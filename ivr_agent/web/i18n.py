@@ -306,6 +306,12 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "no_moves": "该投诉已关闭,不能再变更。",
         "err_complaint_not_found": "找不到该投诉,或不是您登记的(只有登记投诉的坐席可以跟进)。",
         "err_complaint_conflict": "投诉不能变更为该状态。",
+        "steps_label": "处理步骤",
+        "history_unavailable": "登记该投诉的通话已超过查看期限(或不是您登记的),无法显示处理记录。",
+        "alert_private_call": "占用热线打私人电话",
+        "acknowledge": "已处理",
+        "acknowledged": "已处理",
+        "alert_acked": "告警已标记为已处理",
     },
     "en": {
         "title_supervisor": "Supervisor console",
@@ -381,6 +387,15 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
             "No such complaint among yours (only the agent who filed it can follow it up)."
         ),
         "err_complaint_conflict": "The complaint cannot move to that status.",
+        "steps_label": "The 5 steps",
+        "history_unavailable": (
+            "The call this complaint was filed on is past the viewing window (or it is not "
+            "yours): its history cannot be shown."
+        ),
+        "alert_private_call": "Private call on the hotline",
+        "acknowledge": "Acknowledge",
+        "acknowledged": "Acknowledged",
+        "alert_acked": "Alert acknowledged",
     },
 }
 for _lang, _extra in _CONSOLE.items():

@@ -16,6 +16,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ivr_agent.domain import complaints as complaint_rules
 from ivr_agent.domain.calls import Disposition
 from ivr_agent.store.users import Role
 from ivr_agent.web.auth import principal
@@ -70,6 +71,13 @@ def _render(request: Request, name: str, **values: str) -> HTMLResponse:
         other_lang_name=html.escape(messages(other)["lang_name"]),
         i18n_json=_data(text),
         config_json=_data({"lang": lang, "timezone": site.timezone}),
+        # The desk's complaint follow-up offers only the moves the 5-step rules allow.
+        complaint_json=_data(
+            {
+                s.value: [t.value for t in complaint_rules.Status if t in to]
+                for s, to in complaint_rules.ALLOWED.items()
+            }
+        ),
         dispositions="".join(
             f'<option value="{d.value}">{html.escape(text["disp_" + d.value])}</option>'
             for d in Disposition

@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from ivr_agent.domain.complaints import ALLOWED, Status
 from ivr_agent.web.i18n import MESSAGES
 from tests.web.conftest import Site
 from tests.web.test_pages import data_block
@@ -77,3 +78,13 @@ async def test_console_assets_are_served(site: Site) -> None:
         js = (await c.get("/static/supervisor.js")).text
         assert "innerHTML" not in js
         assert "insertAdjacentHTML" not in js
+
+
+async def test_desk_page_carries_the_complaint_rules(site: Site, agent: httpx.AsyncClient) -> None:
+    """The desk's follow-up offers the moves domain/complaints.py allows, from one source."""
+    page = await agent.get("/desk")
+    assert page.status_code == 200
+    moves = data_block(page.text, "complaint-rules")
+    assert moves == {s.value: [t.value for t in Status if t in ALLOWED[s]] for s in Status}
+    assert moves["closed"] == []
+    assert 'id="follow-up" hidden' in page.text

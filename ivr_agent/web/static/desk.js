@@ -5,8 +5,10 @@
 (() => {
   const T = JSON.parse(document.getElementById("i18n").textContent);
   const C = JSON.parse(document.getElementById("config").textContent);
+  // status -> the statuses a complaint may move to (from domain/complaints.py, via the page)
+  const MOVES = JSON.parse(document.getElementById("complaint-rules").textContent);
   const $ = (id) => document.getElementById(id);
-  const state = { seq: 0, pop: null, steps: [] };
+  const state = { seq: 0, pop: null, steps: [], followUp: null };
   window.deskFrames = [];  // every pop received, in order (the browser tests read it)
 
   function say(text) { $("message").textContent = text || ""; }
@@ -69,11 +71,96 @@
                 el("td", h.duration == null ? "" : Math.round(h.duration) + T.seconds));
       return tr;
     });
+    if (state.followUp && state.followUp.callId !== call.call_id) closeFollowUp();
+    renderOpenItems(pop);
+  }
+
+  // -- complaint follow-up: only this caller's complaints (from the pop), only via the agent's
+  // own endpoints; the server refuses complaints another agent filed (404).
+  function statusText(status) { return T["cs_" + status] || status; }
+  function renderOpenItems(pop) {
     fill("open-items", [
-      ...pop.complaints.map((c) => el("li", T.complaint + " #" + c.id + " " + c.category + " · " + c.status)),
+      ...pop.complaints.map((c) => {
+        const item = el("li", null, "complaint");
+        item.dataset.complaintId = c.id;
+        const st = el("span", statusText(c.status), "status");
+        st.dataset.status = c.status;
+        const go = el("button", T.follow_up, "follow-up");
+        go.type = "button";
+        go.addEventListener("click", () => openFollowUp(c.id));
+        item.append(el("span", T.complaint + " #" + c.id + " " + c.category + " · "), st, " ", go);
+        return item;
+      }),
       ...pop.callbacks.map((c) => el("li", T.callback_due + " " + when(c.due_at) + " · " + c.note)),
     ], (x) => x);
   }
+  function complaintError(r) {
+    const text = r.status === 404 ? T.err_complaint_not_found
+      : r.status === 409 ? T.err_complaint_conflict
+      : T["err_" + (r.data && r.data.error)] || T.err_server_error;
+    return text + (r.data && r.data.message ? " (" + r.data.message + ")" : "") + " [" + r.status + "]";
+  }
+  function closeFollowUp() {
+    state.followUp = null;
+    $("follow-up").hidden = true;
+  }
+  function historyLine(h) {
+    const d = h.detail || {};
+    const parts = [when(h.at), h.actor, T["hist_" + h.action] || h.action];
+    if (d.status) parts.push(statusText(d.status));
+    if (d.category && h.action === "created") parts.push(d.category);
+    const line = el("li", parts.filter(Boolean).join(" · "));
+    if (d.note) line.append(el("div", d.note, "note"));
+    return line;
+  }
+  // The history comes from GET /api/desk/complaints/{id}, which the server allows only while the
+  // call the complaint was filed on is still the agent's (recent). Past that, the pop's own
+  // line (category, status) is all there is: the agent can still move it on if it is theirs.
+  async function openFollowUp(id) {
+    const r = await api("GET", "/api/desk/complaints/" + encodeURIComponent(id));
+    const listed = state.pop ? state.pop.complaints.find((c) => c.id === id) : null;
+    if (!r.ok && !(r.status === 404 && listed)) {
+      closeFollowUp();
+      say(complaintError(r));
+      return;
+    }
+    const c = r.ok ? r.data : { ...listed, steps: [], history: null };
+    state.followUp = { id: c.id, status: c.status, callId: state.pop ? state.pop.call.call_id : null };
+    $("follow-up").hidden = false;
+    $("follow-up").dataset.complaintId = c.id;
+    $("fu-title").textContent = "#" + c.id + " " + c.category + " · " + statusText(c.status);
+    $("fu-steps-box").hidden = !r.ok;
+    fill("fu-steps", state.steps.map((label, i) => [label, (c.steps || [])[i] || ""]),
+      ([label, text]) => { const li = el("li", label); li.append(el("div", text, "note")); return li; });
+    if (r.ok) fill("fu-history", c.history || [], historyLine);
+    else fill("fu-history", [T.history_unavailable], (t) => el("li", t, "unavailable"));
+    const moves = MOVES[c.status] || [];
+    fill("fu-status", moves, (s) => { const o = el("option", statusText(s)); o.value = s; return o; });
+    $("fu-form").hidden = !moves.length;
+    $("fu-message").textContent = moves.length ? "" : T.no_moves;
+  }
+  $("fu-close").addEventListener("click", closeFollowUp);
+  $("fu-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const id = state.followUp && state.followUp.id;
+    if (!id) return;
+    f.elements.status.disabled = true;
+    $("fu-submit").disabled = true;
+    const status = f.elements.status.value;
+    const r = await api("POST", "/api/desk/complaints/" + encodeURIComponent(id) + "/status",
+      { status, note: f.elements.note.value });
+    f.elements.status.disabled = false;
+    $("fu-submit").disabled = false;
+    if (!r.ok) { $("fu-message").textContent = complaintError(r); return; }
+    f.elements.note.value = "";
+    if (state.pop) {  // the next pop brings it from the database; show the move at once
+      for (const c of state.pop.complaints) if (c.id === id) c.status = r.data.status;
+      renderOpenItems(state.pop);
+    }
+    await openFollowUp(id);
+    $("fu-message").textContent = T.status_changed + ": " + statusText(r.data.status);
+  });
 
   function onFrame(frame) {
     if (frame.type === "pop") {
