@@ -8,9 +8,10 @@ PBX) runs in this process. `--agents` extra Local agents (agent9001...) are Queu
 `support` (put back if another engineer's roster removes them, removed in a `finally`, as in
 bench/real_load.py); each has a desk user, signed in, with one WebSocket open on /ws/agent. The
 desk clients run in their own thread and event loop (wsproto over asyncio streams), so their
-work does not sit on the service's loop. Talking Local callers are placed at `--rate`/s
-(per-call `__AGENT_HOLD_OVR=0`: agents hang up after their greeting, so the queue keeps
-ringing agents).
+work does not sit on the service's loop. Local callers are placed at `--rate`/s: silent ones
+by default (on the line `--hold` s; a talking caller's 9.2 s of speech at 30 calls/s saturates
+the 2-core lab Asterisk, see docs/benchmarks.md), `--scenario talking` for speech (per-call
+`__AGENT_HOLD_OVR=0`: agents hang up after their greeting, so the queue keeps ringing agents).
 
 Latency of a pop = the client's clock when the first `ringing` frame (the one sent at once, with
 the caller ID's name and the phrases; `complete: false`) is received - the AgentCalled
@@ -161,7 +162,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.1)
         connected = service.desk.hub.connected()
         service.lag.reset()  # the window only: not the start-up's reconcile
-        call = LocalCall("talking", run_number(), "弹屏测试", hold_s=0)
+        # talking: 9.2 s of speech, then hang up; silent: on the line `--hold` s, no media sent.
+        hold = 0.0 if args.scenario == "talking" else args.hold
+        call = LocalCall(args.scenario, run_number(), "弹屏测试", hold_s=hold)
         placed = await place_local_calls(
             sender, call, count=round(args.rate * args.seconds), rate=args.rate
         )
@@ -194,6 +197,14 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--slow", type=int, default=1, help="clients that never read")
+    ap.add_argument(
+        "--scenario",
+        choices=("silent", "talking"),
+        default="silent",
+        help="silent (default): short calls the 2-core lab Asterisk sustains at 30/s; talking "
+        "callers saturate it from ~20 calls/s (docs/benchmarks.md, real load)",
+    )
+    ap.add_argument("--hold", type=float, default=3.0, help="silent callers' seconds on the line")
     args = ap.parse_args()
     res = asyncio.run(run(args))
     print(json.dumps(res, indent=2))
