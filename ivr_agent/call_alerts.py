@@ -49,7 +49,8 @@ class CallAlerts:
         self._outbound: list[OutboundCall] = []  # agents' outside calls to look up
         self._private_seen: set[str] = set()
         self.lines: AgentLines = NO_LINES
-        self.raised = 0
+        self.raised = 0  # alerts stored by this run
+        self.looked_up = 0  # agents' outside calls looked up
 
     def observe(self, change: CallChange) -> bool:
         """Note a connected call or an agent's outside call; True: `check` has work now."""
@@ -84,6 +85,7 @@ class CallAlerts:
             outbound = self._outbound[0]
             hotline = await called_the_hotline(db.conn, number_forms(outbound.number))
             self._outbound.pop(0)
+            self.looked_up += 1
             if not is_private(outbound, hotline):
                 log.info(
                     "agent_outbound_call",
