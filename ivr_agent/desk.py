@@ -4,6 +4,10 @@
 a job (no I/O). `run()` does the database look-ups (the caller's file, previous calls, open
 complaints and callbacks, blacklist) off that path, builds the pop with `domain.screenpop` and
 publishes it. It also remembers which callers each agent was given, for the privacy rules.
+
+A pop is rendered only in the languages of the agent's open desks (or of the desk that just
+closed, for its resume: `Hub.listening`); for an agent with no desk there is nothing to render
+and no caller file to read: only the caller's file is created on their first call, as always.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ _IDLE: Final = 60.0
 _DEFER_MAX: Final = 0.2  # seconds an agent's answer pop may wait for the ring's file before it
 _KEEP_FILES: Final = 5000  # callers whose last file is kept in memory
 _KEEP_ASSIGNED: Final = 50  # per agent: the recent callers they may still see
+_KEEP_ASSIGNED_TOTAL: Final = 5000  # all agents: the least recently busy agent's oldest go first
 _LANGS: Final = (Language.ZH_CN, Language.EN)
 _WATCHED: Final = frozenset({CallState.CONNECTED, CallState.ON_HOLD, CallState.ENDED})
+_LAST: Final = frozenset({PopKind.ENDED, PopKind.RING_STOPPED})  # an agent's last pop of a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +78,11 @@ class Desk:
         # number -> the file read at their last call: shown at once while it is read again
         self._by_number: collections.OrderedDict[str, CallerFile] = collections.OrderedDict()
         self._ringing: dict[str, set[str]] = {}  # call_id -> agents whose phone rings
+        # Numbers that have a customer file (or whose creation is queued), most recent last.
+        self._known: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.current: dict[str, Call] = {}  # agent -> their live call
         self.assigned: dict[str, collections.deque[privacy.Assignment]] = {}
+        self._assigned_total = 0  # entries in `assigned`, bounded by _KEEP_ASSIGNED_TOTAL
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
         self.dropped = 0
 
@@ -121,13 +130,25 @@ class Desk:
                 del self.current[agent]
         else:
             self.current[agent] = call
-        kept = self.assigned.setdefault(agent, collections.deque(maxlen=_KEEP_ASSIGNED))
+        kept = self.assigned.pop(agent, None)  # re-inserted last: the most recently busy
+        if kept is None:
+            kept = collections.deque(maxlen=_KEEP_ASSIGNED)
+        self.assigned[agent] = kept
         entry = privacy.Assignment(call.call_id, call.caller_number, call.ended_at)
         for i, old in enumerate(kept):
             if old.call_id == call.call_id:
                 kept[i] = entry
                 return
+        if len(kept) < _KEEP_ASSIGNED:  # (a full deque drops its oldest itself)
+            self._assigned_total += 1
         kept.append(entry)
+        while self._assigned_total > _KEEP_ASSIGNED_TOTAL:
+            idle = next(iter(self.assigned))
+            oldest = self.assigned[idle]
+            oldest.popleft()
+            self._assigned_total -= 1
+            if not oldest:
+                del self.assigned[idle]
 
     def _is_current(self, agent: str, call: Call) -> bool:
         cur = self.current.get(agent)
@@ -195,9 +216,33 @@ class Desk:
             self._deferred[key] = (job, time.monotonic())
             return
         self._show(job)
-        if job.kind is PopKind.RINGING and not self._enrich.full():
+        if job.kind is PopKind.RINGING:
+            if not self.hub.listening(job.agent):
+                self._ensure_file(job.call)  # nobody sees this pop: no file to read, only create
+                return
+        elif (
+            job.kind in _LAST
+            or job.call.call_id in self._files
+            or not self.hub.listening(job.agent)
+        ):
+            return
+        # A ring's file, or the file of a call whose ring nobody saw (the desk opened since).
+        if not self._enrich.full():
             self._filling.add(key)
             self._enrich.put_nowait(job)
+
+    def _ensure_file(self, call: Call) -> None:
+        number = call.caller_number
+        if not number or number in self._known or self._creates.full():
+            return
+        self._remember_file(number)
+        self._creates.put_nowait((number, call.caller_name))
+
+    def _remember_file(self, number: str) -> None:
+        self._known[number] = None
+        self._known.move_to_end(number)
+        if len(self._known) > _KEEP_FILES:
+            self._known.popitem(last=False)
 
     def _show(self, job: _Job) -> None:
         call = job.call
@@ -242,8 +287,10 @@ class Desk:
             self._by_number.move_to_end(call.caller_number)
             if len(self._by_number) > _KEEP_FILES:
                 self._by_number.popitem(last=False)
-            if caller.version == 0 and not self._creates.full():
-                self._creates.put_nowait((call.caller_number, call.caller_name))
+            if caller.version == 0:
+                self._ensure_file(call)
+            else:
+                self._remember_file(call.caller_number)
         waited = key in self._filling
         self._filling.discard(key)
         held = self._deferred.pop(key, None)
@@ -260,12 +307,21 @@ class Desk:
 
     async def _create_file(self, item: tuple[str, str]) -> None:
         """Customer files are created on a caller's first call, after the pop went out."""
-        if self.db is not None:
+        if self.db is None:
+            return
+        try:
             await customers.ensure(self.db, item[0], item[1], self._clock())
+        except BaseException:
+            self._known.pop(item[0], None)  # not created: the next call tries again
+            raise
 
     def _publish(self, job: _Job, caller: CallerFile, *, complete: bool) -> None:
+        listening = self.hub.listening(job.agent)
+        if not listening:
+            return  # no desk open, none to resume: rendering it would be for nobody
         call = job.call
-        frames = {lang.value: build(call, job.kind, caller, lang, seq=0) for lang in _LANGS}
+        langs = [lang for lang in _LANGS if lang.value in listening] or [_LANGS[0]]
+        frames = {lang.value: build(call, job.kind, caller, lang, seq=0) for lang in langs}
         for frame in frames.values():
             frame["event_at"] = job.event_at
             frame["complete"] = complete
