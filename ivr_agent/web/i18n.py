@@ -309,7 +309,7 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "steps_label": "处理步骤",
         "history_unavailable": "登记该投诉的通话已超过查看期限(或不是您登记的),无法显示处理记录。",
         "alert_private_call": "占用热线打私人电话",
-        "acknowledge": "已处理",
+        "acknowledge": "确认已处理",
         "acknowledged": "已处理",
         "alert_acked": "告警已标记为已处理",
     },

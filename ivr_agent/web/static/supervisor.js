@@ -17,7 +17,7 @@
   function say(sectionId, text, ok) {
     const box = sectionId ? document.querySelector("#" + sectionId + " .msg") : $("message");
     box.textContent = text || "";
-    box.dataset.kind = ok ? "ok" : "error";
+    box.dataset.kind = !text ? "" : ok ? "ok" : "error";
   }
 
   async function api(method, url, body) {
@@ -194,10 +194,14 @@
 
   // -- roster change requests and on duty -------------------------------------------------------
 
-  function payloadText(payload) {
-    return Object.entries(payload || {})
+  // A swap names two shifts by id; a change says what it sets (times shown in the site's zone).
+  function payloadText(kind, payload) {
+    const p = payload || {};
+    if (kind === "swap") return T.shift + " #" + p.shift + " ⇄ " + T.shift + " #" + p.other;
+    return Object.entries(p)
       .filter(([, v]) => v !== null && v !== undefined && v !== false)
-      .map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v))
+      .map(([k, v]) => k + ": " + (k === "start" || k === "end" ? when(v)
+        : typeof v === "object" ? JSON.stringify(v) : v))
       .join(", ");
   }
 
@@ -214,7 +218,7 @@
     const data = await api("GET", "/api/roster/requests?status=pending");
     const pending = (data.requests || []).filter((c) => !c.status || c.status === "pending");
     fill("rc-table", pending.map((c) => {
-      const tr = row([c.id, T["rc_" + c.kind] || c.kind, payloadText(c.payload), c.reason,
+      const tr = row([c.id, T["rc_" + c.kind] || c.kind, payloadText(c.kind, c.payload), c.reason,
                       c.requested_by, when(c.requested_at)], { changeId: c.id });
       tr.append(wrap(noteInput()), wrap(el("span")));
       tr.lastChild.append(
@@ -245,19 +249,36 @@
 
   // -- alerts -----------------------------------------------------------------------------------
 
-  const ALERT_FIELDS = new Set(["id", "kind", "call_id", "agent", "at", "detail"]);
+  const ALERT_FIELDS = new Set(["id", "kind", "call_id", "agent", "at", "detail",
+                                 "acknowledged_by", "acknowledged_at"]);
+
+  function acknowledge(tr, alert) {
+    const note = tr.querySelector("input.note").value;
+    return act("alerts", tr, () => api("POST", "/api/roster/alerts/" + alert.id + "/ack", { note }),
+      () => T.alert_acked + " · " + (T["alert_" + alert.kind] || alert.kind) + " " + alert.call_id,
+      loadAlerts);
+  }
 
   async function loadAlerts(keepMessage) {
     try {
       const data = await api("GET", "/api/roster/alerts");
       fill("alert-table", (data.alerts || []).map((a) => {
-        // Fields added later (acknowledged, by, ...) are shown as they come, not dropped.
+        // Fields added later are shown as they come, not dropped.
         const extra = Object.entries(a).filter(([k]) => !ALERT_FIELDS.has(k))
           .map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v));
+        const done = a.acknowledged_at || a.acknowledged_by;
+        const state = done
+          ? T.acknowledged + " · " + (a.acknowledged_by || "") + " " + when(a.acknowledged_at) : "";
         const tr = row([when(a.at), T["alert_" + a.kind] || a.kind, a.agent, a.call_id,
-                        [a.detail, ...extra].filter(Boolean).join(" · ")],
-                       a.id === undefined ? {} : { alertId: a.id });
+                        [a.detail, ...extra].filter(Boolean).join(" · "), state],
+                       a.id === undefined || a.id === null ? {} : { alertId: a.id });
         tr.classList.add("alert-" + String(a.kind).replace(/[^a-z_]/g, ""));
+        tr.classList.toggle("acknowledged", Boolean(done));
+        if (!done && a.id !== undefined && a.id !== null) {
+          tr.append(wrap(noteInput()), wrap(button(T.acknowledge, "ack", () => acknowledge(tr, a))));
+        } else {
+          tr.append(el("td"), el("td"));
+        }
         return tr;
       }));
       if (!keepMessage) say("alerts", "");
