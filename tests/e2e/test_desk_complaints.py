@@ -167,6 +167,7 @@ async def test_agent_follows_up_a_complaint(
     await page.select_option("#fu-status", "in_progress")
     await page.click("#fu-submit")
     await page.wait_for_selector(f"{old} .status:has-text('处理中')")
+    await page.wait_for_selector("#fu-message:has-text('投诉状态已更新')")
     moved = await complaints.get(desk_site.db.conn, desk_site.old)
     assert moved is not None
     assert moved["status"] == "in_progress"

@@ -8,7 +8,7 @@
   // status -> the statuses a complaint may move to (from domain/complaints.py, via the page)
   const MOVES = JSON.parse(document.getElementById("complaint-rules").textContent);
   const $ = (id) => document.getElementById(id);
-  const state = { seq: 0, pop: null, steps: [], followUp: null };
+  const state = { seq: 0, pop: null, steps: [], followUp: null, opening: 0 };
   window.deskFrames = [];  // every pop received, in order (the browser tests read it)
 
   function say(text) { $("message").textContent = text || ""; }
@@ -117,7 +117,9 @@
   // call the complaint was filed on is still the agent's (recent). Past that, the pop's own
   // line (category, status) is all there is: the agent can still move it on if it is theirs.
   async function openFollowUp(id) {
+    const mine = ++state.opening;  // a later click (or the reload after a move) wins
     const r = await api("GET", "/api/desk/complaints/" + encodeURIComponent(id));
+    if (mine !== state.opening) return;
     const listed = state.pop ? state.pop.complaints.find((c) => c.id === id) : null;
     if (!r.ok && !(r.status === 404 && listed)) {
       closeFollowUp();
@@ -159,7 +161,9 @@
       renderOpenItems(state.pop);
     }
     await openFollowUp(id);
-    $("fu-message").textContent = T.status_changed + ": " + statusText(r.data.status);
+    if (state.followUp && state.followUp.id === id) {
+      $("fu-message").textContent = T.status_changed + ": " + statusText(r.data.status);
+    }
   });
 
   function onFrame(frame) {
