@@ -187,13 +187,50 @@ async def file_complaint(
     return {"id": cid, "status": status.value, "callback_id": callback_id}
 
 
+async def handles_caller(deps: WebDeps, agent: str, number: str) -> bool:
+    """The caller `number` is on a call that is or recently was `agent`'s (privacy rule)."""
+    if not agent or not number:
+        return False
+    live = _live(deps, agent)
+    if live is not None and live.caller_number == number:
+        return True
+    async with deps.db.conn.execute(
+        "SELECT ended_at FROM calls WHERE agent = ? AND caller_number = ? "
+        "ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1",
+        (agent, number),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return False
+    ended = dt.datetime.fromisoformat(row[0].replace("Z", "+00:00")).timestamp() if row[0] else None
+    return privacy.may_see_call(agent, agent, ended, deps.clock())
+
+
+async def _my_complaint(deps: WebDeps, agent: str, complaint_id: int) -> dict[str, Any]:
+    """A complaint this agent may read and move on: one they filed on a call still theirs, or
+    any complaint of a caller they are (or were recently) talking to: a caller who rings back
+    about it reaches whoever is on duty. Else 404, as for a complaint that does not exist."""
+    found = await complaints.get(deps.db.conn, complaint_id)
+    if found is not None:
+        if found["agent"] == agent and await _still_mine(deps, agent, found["call_id"]):
+            return found
+        if await handles_caller(deps, agent, found["caller_number"]):
+            return found
+    raise ApiError(404, "no such complaint among your callers")
+
+
+async def _still_mine(deps: WebDeps, agent: str, call_id: str) -> bool:
+    try:
+        await my_call(deps, agent, call_id)
+    except ApiError:
+        return False
+    return True
+
+
 @router.get("/api/desk/complaints/{complaint_id}")
 async def show_complaint(complaint_id: int, request: Request, p: Agent) -> dict[str, Any]:
     deps = deps_of(request)
-    found = await complaints.get(deps.db.conn, complaint_id)
-    if found is None or found["agent"] != p.user.agent:
-        raise ApiError(404, "no such complaint among yours")
-    await my_call(deps, p.user.agent, found["call_id"])  # still theirs (recent)?
+    found = await _my_complaint(deps, p.user.agent, complaint_id)
     found.pop("caller_number")
     found["history"] = await complaints.history(deps.db.conn, complaint_id)
     return found
@@ -208,11 +245,15 @@ class StatusBody(BaseModel):
 async def complaint_status(
     complaint_id: int, body: StatusBody, request: Request, p: Agent
 ) -> dict[str, Any]:
-    """The agent who filed it moves it on (appended to its history)."""
+    """The agent who filed it, or who has its caller on the line now (or recently), moves it
+    on (appended to its history)."""
     deps = deps_of(request)
     found = await complaints.get(deps.db.conn, complaint_id)
-    if found is None or found["agent"] != p.user.agent:
-        raise ApiError(404, "no such complaint among yours")
+    if found is None or not (
+        found["agent"] == p.user.agent
+        or await handles_caller(deps, p.user.agent, found["caller_number"])
+    ):
+        raise ApiError(404, "no such complaint among your callers")
     try:
         await complaints.set_status(
             deps.db, complaint_id, body.status, by=p.user.name, at=deps.clock(), note=body.note

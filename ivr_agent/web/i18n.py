@@ -304,7 +304,7 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "hist_created": "登记",
         "hist_status": "状态变更",
         "no_moves": "该投诉已关闭,不能再变更。",
-        "err_complaint_not_found": "找不到该投诉,或不是您登记的(只有登记投诉的坐席可以跟进)。",
+        "err_complaint_not_found": "找不到该投诉,或它不属于您正在或最近接听的来电用户。",
         "err_complaint_conflict": "投诉不能变更为该状态。",
         "steps_label": "处理步骤",
         "history_unavailable": "登记该投诉的通话已超过查看期限(或不是您登记的),无法显示处理记录。",
@@ -384,7 +384,7 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "hist_status": "Status change",
         "no_moves": "This complaint is closed; it cannot change any more.",
         "err_complaint_not_found": (
-            "No such complaint among yours (only the agent who filed it can follow it up)."
+            "No such complaint, or it is not about a caller you are (or were recently) talking to."
         ),
         "err_complaint_conflict": "The complaint cannot move to that status.",
         "steps_label": "The 5 steps",

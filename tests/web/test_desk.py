@@ -269,3 +269,46 @@ def test_supervisor_search_and_blacklist_are_audited(site: DeskSite) -> None:
     assert site.portal.call(site.desk.caller_file, dataclasses.replace(
         site.desk.current["agent1"]
     )).blacklist["status"] == "approved"  # fmt: skip
+
+
+def test_a_caller_who_rings_back_brings_their_complaint_to_the_next_agent(
+    site: DeskSite,
+) -> None:
+    """agent1 files a complaint; the caller rings back the next day and reaches agent2, who
+    must see and move that complaint (the handbook's callback promise), and only then."""
+    _connected(site)
+    r = site.client("agent1").post(
+        f"/api/desk/calls/{CID}/complaints", json={"category": "网络", "steps": ["a"] * 5}
+    )
+    assert r.status_code == 200, r.text
+    complaint = r.json()["id"]
+    other = site.client("agent2")
+    assert other.get(f"/api/desk/complaints/{complaint}").status_code == 404
+    denied = other.post(f"/api/desk/complaints/{complaint}/status", json={"status": "resolved"})
+    assert denied.status_code == 404
+    assert CALLER not in denied.text
+    # The same caller, a new call, now with agent2.
+    now = time.time()
+    again = Call(
+        call_id="1795000099.5", state=CallState.CONNECTED, started_at=now, updated_at=now,
+        caller_number=CALLER, caller_name="张伟", agent="agent2",
+    )  # fmt: skip
+    base = {"at": now, "uniqueid": again.call_id, "linkedid": again.call_id,
+            "dest_uniqueid": "d2", "dest_linkedid": again.call_id, "queue": "support",
+            "member_name": "agent2"}  # fmt: skip
+    connect = AgentConnect(**base)
+    change = CallChange(again, CallState.AGENT_RINGING, CallState.CONNECTED, False, connect)
+    site.portal.call(site.desk.observe, change)
+    for _ in range(200):
+        if site.desk.current.get("agent2"):
+            break
+        time.sleep(0.01)
+    shown = other.get(f"/api/desk/complaints/{complaint}")
+    assert shown.status_code == 200, shown.text
+    assert "caller_number" not in shown.json()
+    moved = other.post(
+        f"/api/desk/complaints/{complaint}/status", json={"status": "resolved", "note": "已回访"}
+    )
+    assert moved.status_code == 200, moved.text
+    history = other.get(f"/api/desk/complaints/{complaint}").json()["history"]
+    assert history[-1]["actor"] == "agent2"

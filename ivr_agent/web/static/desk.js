@@ -76,7 +76,8 @@
   }
 
   // -- complaint follow-up: only this caller's complaints (from the pop), only via the agent's
-  // own endpoints; the server refuses complaints another agent filed (404).
+  // own endpoints; the server refuses complaints of callers not on the agent's live or recent
+  // calls (404).
   function statusText(status) { return T["cs_" + status] || status; }
   function renderOpenItems(pop) {
     fill("open-items", [
@@ -113,9 +114,9 @@
     if (d.note) line.append(el("div", d.note, "note"));
     return line;
   }
-  // The history comes from GET /api/desk/complaints/{id}, which the server allows only while the
-  // call the complaint was filed on is still the agent's (recent). Past that, the pop's own
-  // line (category, status) is all there is: the agent can still move it on if it is theirs.
+  // The history comes from GET /api/desk/complaints/{id}, which the server allows while the
+  // complaint's caller is on one of the agent's live or recent calls (whoever filed it). If
+  // that is refused, the pop's own line (category, status) is all there is.
   async function openFollowUp(id) {
     const mine = ++state.opening;  // a later click (or the reload after a move) wins
     const r = await api("GET", "/api/desk/complaints/" + encodeURIComponent(id));
