@@ -22,9 +22,9 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from math import isfinite
-from typing import Final, TypedDict
+from typing import Final, TypeVar
 
 from ivr_agent.errors import IvrAgentError
 
@@ -369,41 +369,7 @@ class IvrAgentDisconnected(Event):
 
 Frame = Mapping[str, str]
 _Parser = Callable[[Frame, str, float], Event]
-
-
-class _Chan(TypedDict):
-    uniqueid: str
-    linkedid: str
-    channel: str
-    channel_state: int
-    caller_number: str
-    caller_name: str
-    connected_number: str
-    connected_name: str
-    context: str
-    exten: str
-    vars: ChanVars
-
-
-class _Dest(TypedDict):
-    dest_uniqueid: str
-    dest_linkedid: str
-    dest_channel: str
-    dest_channel_state: int
-    dest_caller_number: str
-    dest_caller_name: str
-    dest_connected_number: str
-    dest_connected_name: str
-    dest_context: str
-    dest_exten: str
-    dest_vars: ChanVars
-
-
-class _Member(TypedDict):
-    queue: str
-    interface: str
-    member_name: str
-
+_E = TypeVar("_E", bound=Event)
 
 _UNKNOWN: Final = "<unknown>"
 _NO_ID: Final = frozenset({"<null>", _UNKNOWN})
@@ -411,6 +377,17 @@ _VAR_KEYS: Final = tuple(
     f"ChanVariable.{n}" for n in ("CALL_ID", "AGENT_ID", "IVR_OUTCOME", "CALLER_KIND")
 )
 _DEST_VAR_KEYS: Final = tuple("Dest" + k for k in _VAR_KEYS)
+# A channel snapshot: ChannelEvent's fields and the headers they come from, in field order.
+_CHAN_FIELDS: Final = (
+    "uniqueid", "linkedid", "channel", "channel_state", "caller_number", "caller_name",
+    "connected_number", "connected_name", "context", "exten", "vars",
+)  # fmt: skip
+_DEST_FIELDS: Final = tuple(f"dest_{n}" for n in _CHAN_FIELDS)
+_CHAN_HEADERS: Final = (
+    "Uniqueid", "Linkedid", "Channel", "ChannelState", "CallerIDNum", "CallerIDName",
+    "ConnectedLineNum", "ConnectedLineName", "Context", "Exten",
+)  # fmt: skip
+_DEST_HEADERS: Final = tuple("Dest" + h for h in _CHAN_HEADERS)
 
 
 def _int(f: Frame, name: str, header: str) -> int:
@@ -450,58 +427,105 @@ def _vars(f: Frame, keys: tuple[str, ...]) -> ChanVars:
     return ChanVars(call_id=call_id, agent_id=agent_id, ivr_outcome=outcome, caller_kind=kind)
 
 
-def _chan(f: Frame, name: str, *, required: bool = True) -> _Chan:
-    return {
-        "uniqueid": f["Uniqueid"] if required else f.get("Uniqueid", ""),
-        "linkedid": f["Linkedid"] if required else f.get("Linkedid", ""),
-        "channel": f.get("Channel", ""),
-        "channel_state": _int(f, name, "ChannelState"),
-        "caller_number": _cid(f, "CallerIDNum"),
-        "caller_name": _cid(f, "CallerIDName"),
-        "connected_number": _cid(f, "ConnectedLineNum"),
-        "connected_name": _cid(f, "ConnectedLineName"),
-        "context": f.get("Context", ""),
-        "exten": f.get("Exten", ""),
-        "vars": _vars(f, _VAR_KEYS),
-    }
+def _snapshot(
+    f: Frame, name: str, h: tuple[str, ...], var_keys: tuple[str, ...], required: bool
+) -> tuple[object, ...]:
+    # One channel's snapshot (headers `h`), values in _CHAN_FIELDS order. Inlined lookups: this
+    # runs for almost every frame.
+    get = f.get
+    if required:
+        uniqueid, linkedid = f[h[0]], f[h[1]]
+    else:
+        uniqueid, linkedid = get(h[0], ""), get(h[1], "")
+    number, cid_name = get(h[4], ""), get(h[5], "")
+    line_number, line_name = get(h[6], ""), get(h[7], "")
+    return (
+        uniqueid,
+        linkedid,
+        get(h[2], ""),
+        _int(f, name, h[3]),
+        "" if number == _UNKNOWN else number,
+        "" if cid_name == _UNKNOWN else cid_name,
+        "" if line_number == _UNKNOWN else line_number,
+        "" if line_name == _UNKNOWN else line_name,
+        get(h[8], ""),
+        get(h[9], ""),
+        _vars(f, var_keys),
+    )
 
 
-def _dest(f: Frame, name: str, *, required: bool = True) -> _Dest:
-    return {
-        "dest_uniqueid": f["DestUniqueid"] if required else f.get("DestUniqueid", ""),
-        "dest_linkedid": f["DestLinkedid"] if required else f.get("DestLinkedid", ""),
-        "dest_channel": f.get("DestChannel", ""),
-        "dest_channel_state": _int(f, name, "DestChannelState"),
-        "dest_caller_number": _cid(f, "DestCallerIDNum"),
-        "dest_caller_name": _cid(f, "DestCallerIDName"),
-        "dest_connected_number": _cid(f, "DestConnectedLineNum"),
-        "dest_connected_name": _cid(f, "DestConnectedLineName"),
-        "dest_context": f.get("DestContext", ""),
-        "dest_exten": f.get("DestExten", ""),
-        "dest_vars": _vars(f, _DEST_VAR_KEYS),
-    }
+def _chan(f: Frame, name: str, *, required: bool = True) -> tuple[object, ...]:
+    return _snapshot(f, name, _CHAN_HEADERS, _VAR_KEYS, required)
 
 
-def _member(f: Frame) -> _Member:
-    return {
-        "queue": f["Queue"],
-        "interface": f.get("Interface", ""),
-        "member_name": f.get("MemberName", ""),
-    }
+def _dest(f: Frame, name: str, *, required: bool = True) -> tuple[object, ...]:
+    return _snapshot(f, name, _DEST_HEADERS, _DEST_VAR_KEYS, required)
+
+
+def _member(f: Frame) -> tuple[str, str, str]:
+    return f["Queue"], f.get("Interface", ""), f.get("MemberName", "")
+
+
+def _maker(cls: type[_E], extras: tuple[str, ...] = ()) -> Callable[[tuple[object, ...]], _E]:
+    """`make(values)`: a `cls` with every field set from `values`, in field order: `at`, the
+    channel snapshot, the Dest snapshot (PeerEvent), then `extras`. Built slot by slot, not
+    through the keyword __init__ (twice the cost, for almost every frame); the field order is
+    checked here, at import, so a field added to an event must be added to its parser too."""
+    names = tuple(f.name for f in fields(cls))
+    dest = _DEST_FIELDS if issubclass(cls, PeerEvent) else ()
+    if names != ("at", *_CHAN_FIELDS, *dest, *extras):
+        raise TypeError(f"{cls.__name__}: the parser sets {extras}, the fields are {names}")
+    setters = tuple(getattr(cls, n).__set__ for n in names)
+    new = object.__new__
+
+    def make(values: tuple[object, ...]) -> _E:
+        event = new(cls)
+        for set_slot, value in zip(setters, values, strict=True):
+            set_slot(event, value)
+        return event
+
+    return make
 
 
 def _plain(cls: type[ChannelEvent]) -> _Parser:
-    return lambda f, n, at: cls(at=at, **_chan(f, n))
+    make = _maker(cls)
+    return lambda f, n, at: make((at, *_chan(f, n)))
 
 
 def _bridge(cls: type[BridgeEvent]) -> _Parser:
-    return lambda f, n, at: cls(
-        at=at,
-        **_chan(f, n),
-        bridge_uniqueid=f["BridgeUniqueid"],
-        bridge_type=f.get("BridgeType", ""),
-        bridge_num_channels=_int(f, n, "BridgeNumChannels"),
+    make = _maker(cls, ("bridge_uniqueid", "bridge_type", "bridge_num_channels"))
+    return lambda f, n, at: make(
+        (
+            at,
+            *_chan(f, n),
+            f["BridgeUniqueid"],
+            f.get("BridgeType", ""),
+            _int(f, n, "BridgeNumChannels"),
+        )
     )
+
+
+def _queue_caller(cls: type[QueueCallerJoin | QueueCallerLeave]) -> _Parser:
+    make = _maker(cls, ("queue", "position", "count"))
+    return lambda f, n, at: make(
+        (at, *_chan(f, n), f["Queue"], _int(f, n, "Position"), _int(f, n, "Count"))
+    )
+
+
+_MEMBER: Final = ("queue", "interface", "member_name")
+_DIAL_BEGIN = _maker(DialBegin, ("dial_string",))
+_DIAL_END = _maker(DialEnd, ("dial_status", "forward"))
+_ABANDON = _maker(QueueCallerAbandon, ("queue", "position", "original_position", "hold_time"))
+_CALLED = _maker(AgentCalled, _MEMBER)
+_CONNECT = _maker(AgentConnect, (*_MEMBER, "hold_time", "ring_time"))
+_COMPLETE = _maker(AgentComplete, (*_MEMBER, "hold_time", "talk_time", "reason"))
+_RING_NO_ANSWER = _maker(AgentRingNoAnswer, (*_MEMBER, "ring_time"))
+_HOLD = _maker(Hold, ("music_class",))
+_TALK_STOP = _maker(ChannelTalkingStop, ("duration_ms",))
+_HANGUP = _maker(Hangup, ("cause", "cause_txt"))
+_CORE_SHOW = _maker(
+    CoreShowChannel, ("application", "application_data", "bridge_id", "duration", "action_id")
+)
 
 
 def _originate_response(f: Frame, n: str, at: float) -> Event:
@@ -536,82 +560,78 @@ _PARSERS: Final[Mapping[str, _Parser]] = {
     "Newstate": _plain(Newstate),
     "NewCallerid": _plain(NewCallerid),
     "NewConnectedLine": _plain(NewConnectedLine),
-    "DialBegin": lambda f, n, at: DialBegin(
-        at=at, **_chan(f, n, required=False), **_dest(f, n), dial_string=f.get("DialString", "")
+    "DialBegin": lambda f, n, at: _DIAL_BEGIN(
+        (at, *_chan(f, n, required=False), *_dest(f, n), f.get("DialString", ""))
     ),
-    "DialEnd": lambda f, n, at: DialEnd(
-        at=at,
-        **_chan(f, n, required=False),
-        **_dest(f, n),
-        dial_status=f.get("DialStatus", ""),
-        forward=f.get("Forward", ""),
+    "DialEnd": lambda f, n, at: _DIAL_END(
+        (
+            at,
+            *_chan(f, n, required=False),
+            *_dest(f, n),
+            f.get("DialStatus", ""),
+            f.get("Forward", ""),
+        )
     ),
-    "QueueCallerJoin": lambda f, n, at: QueueCallerJoin(
-        at=at,
-        **_chan(f, n),
-        queue=f["Queue"],
-        position=_int(f, n, "Position"),
-        count=_int(f, n, "Count"),
+    "QueueCallerJoin": _queue_caller(QueueCallerJoin),
+    "QueueCallerLeave": _queue_caller(QueueCallerLeave),
+    "QueueCallerAbandon": lambda f, n, at: _ABANDON(
+        (
+            at,
+            *_chan(f, n),
+            f["Queue"],
+            _int(f, n, "Position"),
+            _int(f, n, "OriginalPosition"),
+            _int(f, n, "HoldTime"),
+        )
     ),
-    "QueueCallerLeave": lambda f, n, at: QueueCallerLeave(
-        at=at,
-        **_chan(f, n),
-        queue=f["Queue"],
-        position=_int(f, n, "Position"),
-        count=_int(f, n, "Count"),
+    "AgentCalled": lambda f, n, at: _CALLED((at, *_chan(f, n), *_dest(f, n), *_member(f))),
+    "AgentConnect": lambda f, n, at: _CONNECT(
+        (
+            at,
+            *_chan(f, n),
+            *_dest(f, n),
+            *_member(f),
+            _int(f, n, "HoldTime"),
+            _int(f, n, "RingTime"),
+        )
     ),
-    "QueueCallerAbandon": lambda f, n, at: QueueCallerAbandon(
-        at=at,
-        **_chan(f, n),
-        queue=f["Queue"],
-        position=_int(f, n, "Position"),
-        original_position=_int(f, n, "OriginalPosition"),
-        hold_time=_int(f, n, "HoldTime"),
+    "AgentComplete": lambda f, n, at: _COMPLETE(
+        (
+            at,
+            # When both legs are already gone Asterisk sends neither channel's headers: such
+            # an event names no call (and the book ignores it) rather than being malformed.
+            *_chan(f, n, required=False),
+            *_dest(f, n, required=False),
+            *_member(f),
+            _int(f, n, "HoldTime"),
+            _int(f, n, "TalkTime"),
+            f.get("Reason", ""),
+        )
     ),
-    "AgentCalled": lambda f, n, at: AgentCalled(at=at, **_chan(f, n), **_dest(f, n), **_member(f)),
-    "AgentConnect": lambda f, n, at: AgentConnect(
-        at=at,
-        **_chan(f, n),
-        **_dest(f, n),
-        **_member(f),
-        hold_time=_int(f, n, "HoldTime"),
-        ring_time=_int(f, n, "RingTime"),
-    ),
-    "AgentComplete": lambda f, n, at: AgentComplete(
-        at=at,
-        # When both legs are already gone Asterisk sends neither channel's headers: such an
-        # event names no call (and the book ignores it) rather than being malformed.
-        **_chan(f, n, required=False),
-        **_dest(f, n, required=False),
-        **_member(f),
-        hold_time=_int(f, n, "HoldTime"),
-        talk_time=_int(f, n, "TalkTime"),
-        reason=f.get("Reason", ""),
-    ),
-    "AgentRingNoAnswer": lambda f, n, at: AgentRingNoAnswer(
-        at=at, **_chan(f, n), **_dest(f, n), **_member(f), ring_time=_int(f, n, "RingTime")
+    "AgentRingNoAnswer": lambda f, n, at: _RING_NO_ANSWER(
+        (at, *_chan(f, n), *_dest(f, n), *_member(f), _int(f, n, "RingTime"))
     ),
     "BridgeEnter": _bridge(BridgeEnter),
     "BridgeLeave": _bridge(BridgeLeave),
-    "Hold": lambda f, n, at: Hold(at=at, **_chan(f, n), music_class=f.get("MusicClass", "")),
+    "Hold": lambda f, n, at: _HOLD((at, *_chan(f, n), f.get("MusicClass", ""))),
     "Unhold": _plain(Unhold),
     "ChannelTalkingStart": _plain(ChannelTalkingStart),
-    "ChannelTalkingStop": lambda f, n, at: ChannelTalkingStop(
-        at=at, **_chan(f, n), duration_ms=_int(f, n, "Duration")
-    ),
+    "ChannelTalkingStop": lambda f, n, at: _TALK_STOP((at, *_chan(f, n), _int(f, n, "Duration"))),
     "MixMonitorStart": _plain(MixMonitorStart),
     "MixMonitorStop": _plain(MixMonitorStop),
-    "Hangup": lambda f, n, at: Hangup(
-        at=at, **_chan(f, n), cause=_int(f, n, "Cause"), cause_txt=f.get("Cause-txt", "")
+    "Hangup": lambda f, n, at: _HANGUP(
+        (at, *_chan(f, n), _int(f, n, "Cause"), f.get("Cause-txt", ""))
     ),
-    "CoreShowChannel": lambda f, n, at: CoreShowChannel(
-        at=at,
-        **_chan(f, n),
-        application=f.get("Application", ""),
-        application_data=f.get("ApplicationData", ""),
-        bridge_id=f.get("BridgeId", ""),
-        duration=_hms(f, n, "Duration"),
-        action_id=f.get("ActionID", ""),
+    "CoreShowChannel": lambda f, n, at: _CORE_SHOW(
+        (
+            at,
+            *_chan(f, n),
+            f.get("Application", ""),
+            f.get("ApplicationData", ""),
+            f.get("BridgeId", ""),
+            _hms(f, n, "Duration"),
+            f.get("ActionID", ""),
+        )
     ),
     "Cdr": lambda f, n, at: Cdr(
         at=at,

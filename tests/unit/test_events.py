@@ -660,3 +660,12 @@ def test_agent_complete_without_any_channel_is_not_malformed() -> None:
     assert event.uniqueid == ""
     assert event.talk_time == 7
     assert CallBook().apply(event) is None
+
+
+def test_a_parser_must_set_every_field_in_order() -> None:
+    # Events are built slot by slot: a field added to an event but not to its parser fails at
+    # import, never as an unset slot at run time.
+    with pytest.raises(TypeError, match="Hangup"):
+        ev._maker(ev.Hangup, ("cause",))
+    with pytest.raises(TypeError, match="Hangup"):
+        ev._maker(ev.Hangup, ("cause_txt", "cause"))
