@@ -83,7 +83,8 @@ _SINGLE, _LIST, _LOGIN = 0, 1, 2
 class AmiStats:
     """Counters since the client was created."""
 
-    events_in: int = 0  # events received from Asterisk, dropped ones included
+    events_in: int = 0  # events received from Asterisk, dropped and ignored ones included
+    events_ignored: int = 0  # not among the client's `events`: never parsed nor queued
     events_dropped: int = 0  # lost because the queue was full
     malformed: int = 0  # frames skipped as unparseable
     connects: int = 0  # times the link became ready
@@ -138,7 +139,7 @@ class _AmiProtocol(asyncio.Protocol):
 
     def __init__(self, client: AmiClient) -> None:
         self._client = client
-        self._reader = FrameReader()
+        self._reader = FrameReader(events=client._events)
         self._queue = client.queue
         self._limit = client._event_limit
         self._stats = client.stats
@@ -164,7 +165,13 @@ class _AmiProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_rx = asyncio.get_running_loop().time()  # once per read, not per frame
         queue, limit, stats = self._queue, self._limit, self._stats
-        for frame in self._reader.feed(data):
+        reader = self._reader
+        frames = reader.feed(data)
+        if reader.skipped:
+            stats.events_in += reader.skipped
+            stats.events_ignored += reader.skipped
+            reader.skipped = 0
+        for frame in frames:
             if isinstance(frame, Malformed):
                 self._client._on_malformed(frame)
                 continue
@@ -325,10 +332,21 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk ships no type hints
 class AmiClient:
     """The service's only way to talk to Asterisk. See the module docstring for the rules."""
 
-    def __init__(self, cfg: AmiConfig, secret: str, *, queue_size: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: AmiConfig,
+        secret: str,
+        *,
+        queue_size: int | None = None,
+        events: frozenset[str] | None = None,
+    ) -> None:
+        """`events`: the event names the consumer reads (None: all); other events without an
+        ActionID are counted and dropped unparsed (see amiframes). The lifecycle markers and
+        replies to our actions always get through."""
         size = cfg.event_queue_size if queue_size is None else queue_size
         if size < 1:
             raise ValueError("queue_size must be >= 1")
+        self._events = events
         self._event_limit = size
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=size + _MARKER_ROOM)
         self.stats = AmiStats()

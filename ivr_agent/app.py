@@ -36,6 +36,7 @@ from ivr_agent.domain.blacklist_routing import Treatment
 from ivr_agent.domain.callbook import CallBook, CallChange
 from ivr_agent.domain.calls import CallState
 from ivr_agent.domain.events import (
+    MODELLED,
     ChannelEvent,
     CoreShowChannel,
     Event,
@@ -101,7 +102,8 @@ class Service:
         self._clock = clock
         self._conn = conn
         self.book = CallBook()
-        self.ami = AmiClient(settings.ami, require_ami_secret(settings))
+        # Only the events parse() models are parsed and queued (a fifth of the frames are not).
+        self.ami = AmiClient(settings.ami, require_ami_secret(settings), events=MODELLED)
         self.store: CallStore | None = None
         self.lag = LagMeter()
         self.started = asyncio.Event()

@@ -49,7 +49,12 @@ async def make(fake: FakeAmi) -> AsyncIterator[Make]:
     clients: list[Any] = []
 
     def build(
-        impl: str = "ours", *, secret: str = SECRET, queue_size: int | None = None, **cfg: Any
+        impl: str = "ours",
+        *,
+        secret: str = SECRET,
+        queue_size: int | None = None,
+        events: frozenset[str] | None = None,
+        **cfg: Any,
     ) -> Any:
         settings = dataclasses.replace(
             AmiConfig(),
@@ -65,8 +70,10 @@ async def make(fake: FakeAmi) -> AsyncIterator[Make]:
             event_queue_size=1000,
         )
         settings = dataclasses.replace(settings, **cfg)
-        cls = AmiClient if impl == "ours" else NaiveAmiClient
-        client = cls(settings, secret, queue_size=queue_size)
+        if impl == "ours":
+            client = AmiClient(settings, secret, queue_size=queue_size, events=events)
+        else:
+            client = NaiveAmiClient(settings, secret, queue_size=queue_size)
         clients.append(client)
         return client
 
@@ -205,6 +212,19 @@ async def test_lifecycle_marker_fits_even_when_events_are_dropped(
             await asyncio.sleep(0.01)
     got = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
     assert events(got) == ["FullyBooted", CONNECTED, DISCONNECTED]
+
+
+async def test_events_the_consumer_does_not_read_are_counted_not_queued(
+    fake: FakeAmi, make: Make
+) -> None:
+    client = await started(make(events=frozenset({"FullyBooted", "Hangup"})))
+    burst = b"".join(encode({"Event": e, "Uniqueid": "1.1"}) for e in ("Newexten", "Hangup"))
+    await fake.broadcast(burst + encode({"Event": "VarSet"}))
+    async with asyncio.timeout(T):  # and the replies to our actions still arrive
+        assert (await client.send({"Action": "Ping"}))["Ping"] == "Pong"
+    got = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
+    assert events(got) == ["FullyBooted", CONNECTED, "Hangup"]
+    assert (client.stats.events_in, client.stats.events_ignored) == (4, 2)
 
 
 # -- 3. every action has a deadline and a typed error; single replies never hang -------------

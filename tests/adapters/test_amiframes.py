@@ -199,3 +199,24 @@ def test_legacy_follows_with_marker_glued_to_last_line() -> None:
         "Response: Follows\r\nPrivilege: Command\r\nline one\nline two--END COMMAND--"
     )
     assert frame == {"Response": "Follows", "Privilege": "Command", "Output": "line one\nline two"}
+
+
+def test_events_nobody_reads_are_counted_not_parsed() -> None:
+    reader = FrameReader(events=frozenset({"Newchannel", "CoreShowChannelsComplete"}))
+    blob = (
+        NEWCHANNEL
+        + "Event: SoftHangupRequest\r\nChannel: x\r\nCause: 16\r\n\r\n"
+        + "Event: VarSet\r\n\r\n"  # a first line alone
+        + "Event: CoreShowChannelsComplete\r\nActionID: 7\r\nListItems: 0\r\n\r\n"
+        + "Event: QueueMember\r\nActionID: 8\r\nQueue: support\r\n\r\n"  # a list reply
+        + "Response: Success\r\nActionID: 9\r\n\r\n"
+    )
+    got = reader.feed(blob.encode())
+    assert [f.get("Event") or f.get("Response") for f in got if isinstance(f, dict)] == [
+        "Newchannel",
+        "CoreShowChannelsComplete",
+        "QueueMember",
+        "Success",
+    ]
+    assert reader.skipped == 2
+    assert len(FrameReader().feed(blob.encode())) == 6  # without `events`: every frame
