@@ -7,9 +7,11 @@ import enum
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -122,6 +124,41 @@ async def test_batch_coalesces_calls_and_keeps_every_event(db_path: Path) -> Non
     assert timeline[2]["detail"] == {"i": 2}
     assert await store.get_call(conn, "nope") is None
     assert await store.open_call_ids(conn) == []
+    await conn.close()
+
+
+async def test_a_flush_stores_the_values_and_types_the_row_has(db_path: Path) -> None:
+    # Rows reach SQLite as one JSON array per table (one statement): every column must come out
+    # as a bound parameter would have put it, types included; a value JSON cannot carry (NaN)
+    # sends its batch as parameters instead.
+    conn = await open_db(db_path)
+    s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
+    call = FakeCall("1.1", hangup_cause=16, hold_time=2.5, talk_time=30.0, reconciled=True)
+    s.put_call(call)
+    detail = {"name": '张三 "x"', "n": 1_795_636_719.754426, "ok": True, "none": None}
+    s.put_timeline("1.1", 1_764_000_000.5, "Hangup", "1.2", detail)
+    s.put_timeline("1.1", 1_764_000_001.0, "Newstate", "", {})
+    assert await s.flush() == 3
+    s.put_call(FakeCall("2.1", talk_time=float("nan"), caller_name='引号"和\\反斜杠'))
+    assert await s.flush() == 1  # the NaN: its batch went in as parameters
+    with closing(sqlite3.connect(db_path)) as ref:
+        got = ref.execute(
+            "SELECT call_id, hangup_cause, typeof(hangup_cause), hold_time, typeof(hold_time), "
+            "typeof(answered_at), reconciled, typeof(reconciled), caller_name, talk_time "
+            "FROM calls ORDER BY call_id"
+        ).fetchall()
+        events = ref.execute(
+            "SELECT call_id, at, kind, uniqueid, detail FROM call_events"
+        ).fetchall()
+    assert got == [
+        ("1.1", 16, "integer", 2.5, "real", "null", 1, "integer", "张三", 30.0),
+        ("2.1", None, "null", None, "null", "null", 0, "integer", '引号"和\\反斜杠', None),
+    ]
+    assert events == [
+        ("1.1", "2025-11-24T16:00:00.500000Z", "Hangup", "1.2",
+         '{"name":"张三 \\"x\\"","n":1795636719.754426,"ok":true,"none":null}'),
+        ("1.1", "2025-11-24T16:00:01.000000Z", "Newstate", "", "{}"),
+    ]  # fmt: skip
     await conn.close()
 
 
