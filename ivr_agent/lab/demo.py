@@ -121,7 +121,7 @@ def _banner(info: LabInfo) -> None:
         f"   recordings:   {info.recordings_dir}\n"
         f"   call records: .venv/bin/ivr-agent calls list --config {info.config_path}\n"
         + banner_lines("http://127.0.0.1:8080")
-        + "   supervisor:   http://127.0.0.1:8080/recordings\n"
+        + "   supervisor:   http://127.0.0.1:8080/supervisor   (recordings: /recordings)\n"
         "   Ctrl-C stops everything.\n",
         flush=True,
     )
