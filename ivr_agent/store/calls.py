@@ -56,32 +56,36 @@ _LAST_FLUSH_PATIENCE = 30.0
 _INSERT_EVENT = (
     "INSERT INTO call_events (call_id, at, kind, uniqueid, detail) VALUES (?, ?, ?, ?, ?)"
 )
-# One encoder for every timeline row (json.dumps with these options builds a new one each call).
+# The timeline detail's text: compact, UTF-8 as is (one encoder, built once).
 _DETAIL_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _from_json(insert: str, width: int, tail: str = "") -> str:
+def _from_json(insert: str, width: int) -> str:
     values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
-    return f"{insert} SELECT {values} FROM json_each(?){tail}"
+    return f"{insert} SELECT {values} FROM json_each(?)"
 
 
-# A flush hands each table its rows as one JSON array, one statement, not an executemany: that
-# releases and retakes the GIL around every row, and while the event loop thread is busy each
-# retake waits up to the interpreter's switch interval. Under the replay flood a 2,000-row
-# flush took 1.5 s that way and the rows piled up until the flood ended. SQLite reads the
-# array in C (json_extract gives back the same values and types as the bound parameters).
+# A flush hands the timeline its rows as one JSON array, one statement, not an executemany:
+# that releases and retakes the GIL around every row, and while the event loop thread is busy
+# each retake waits up to the interpreter's switch interval. Under the replay flood a
+# 2,000-row flush took 1.5 s that way and the rows piled up until the flood ended. SQLite reads
+# the array in C, off the GIL (json_extract gives back the same values and types as bound
+# parameters). A row embeds its detail's text as a JSON object, not re-encoded as a string:
+# SQLite hands back its compact text, which is that same text (tests/adapters/test_store.py
+# checks it), so the event loop only joins strings.
 _INSERT_EVENTS_JSON: Final = _from_json(
     "INSERT INTO call_events (call_id, at, kind, uniqueid, detail)", 5
 )
-_UPSERT_JSON: Final = _from_json(
-    f"INSERT INTO calls ({', '.join(COLUMNS)})",
-    len(COLUMNS),
+_UPSERT_JSON: Final = (
+    _from_json(f"INSERT INTO calls ({', '.join(COLUMNS)})", len(COLUMNS))
     # `WHERE true`: SQLite's rule for an upsert on INSERT ... SELECT (parsing ambiguity)
-    " WHERE true ON CONFLICT(call_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:]),
+    + " WHERE true"
+    + _UPSERT[_UPSERT.index(" ON CONFLICT") :]
 )
-# allow_nan=False: JSON has no NaN/Infinity; such a batch goes in as parameters instead.
-_ROWS_JSON: Final = json.JSONEncoder(
+# A str as a JSON string literal (JSONEncoder.encode's fast path for a str).
+_STR: Final = _DETAIL_JSON
+# A call row's columns but the snapshot; allow_nan=False: JSON has no NaN/Infinity.
+_SCALARS: Final = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
 
@@ -133,7 +137,7 @@ class CallStore:
         self._max_rows = flush_max_rows
         # Latest version of each call since the last flush: rows are built once, at flush time.
         self._calls: dict[str, CallLike] = {}
-        self._events: list[tuple[object, ...]] = []
+        self._events: list[tuple[str, str | None, str, str, str]] = []
         self._wake = asyncio.Event()
         self.rows_written = 0
         self.flushes = 0
@@ -168,22 +172,21 @@ class CallStore:
         calls = [call_row(c) for c in pending_calls.values()]
         events, self._events = self._events, []
         started = time.perf_counter()
-        writes = (
-            (_INSERT_EVENTS_JSON, _INSERT_EVENT, events),
-            (_UPSERT_JSON, _UPSERT, calls),
-        )
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for as_json, as_rows, rows in writes:
-                    if not rows:
-                        continue
-                    try:
-                        payload = _ROWS_JSON(rows)
-                    except (ValueError, TypeError):  # not JSON (a NaN): bind them as they are
-                        await self._conn.executemany(as_rows, rows)
+                if events:
+                    payload = _timeline_json(events)
+                    if payload is None:  # a NaN or an Infinity in a detail: JSON has none
+                        await self._conn.executemany(_INSERT_EVENT, events)
                     else:
-                        await self._conn.execute(as_json, (payload,))
+                        await self._conn.execute(_INSERT_EVENTS_JSON, (payload,))
+                if calls:
+                    payload = _calls_json(calls)
+                    if payload is None:
+                        await self._conn.executemany(_UPSERT, calls)
+                    else:
+                        await self._conn.execute(_UPSERT_JSON, (payload,))
                 await self._conn.execute("COMMIT")
             except BaseException:
                 await asyncio.shield(self._rollback())
@@ -248,6 +251,34 @@ class CallStore:
                 await asyncio.sleep(0.5)
             else:
                 return
+
+
+def _timeline_json(rows: list[tuple[str, str | None, str, str, str]]) -> str | None:
+    """The rows as one JSON array, each detail's text embedded as it is (it is JSON already:
+    no second encoding); None when a detail holds NaN/Infinity (json.dumps writes them, JSON
+    has none: a text that merely mentions them costs only the slower path)."""
+    out = []
+    for call_id, at, kind, uniqueid, detail in rows:
+        if "NaN" in detail or "Infinity" in detail:
+            return None
+        out.append(f'[{_STR(call_id)},"{at}",{_STR(kind)},{_STR(uniqueid)},{detail}]')
+    return "[" + ",".join(out) + "]"
+
+
+def _calls_json(rows: list[tuple[object, ...]]) -> str | None:
+    """Call rows as one JSON array, the snapshot (the last column, JSON already) embedded as
+    it is; None when a value has no JSON form (NaN, Infinity)."""
+    out = []
+    for row in rows:
+        snapshot = row[-1]
+        if not isinstance(snapshot, str) or "NaN" in snapshot or "Infinity" in snapshot:
+            return None
+        try:
+            scalars = _SCALARS(row[:-1])
+        except (ValueError, TypeError):
+            return None
+        out.append(f"{scalars[:-1]},{snapshot}]")
+    return "[" + ",".join(out) + "]"
 
 
 def _row_dict(

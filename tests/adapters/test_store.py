@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import os
 import random
 import signal
@@ -20,6 +21,7 @@ import pytest
 from ivr_agent.errors import StorageError
 from ivr_agent.store import calls as store
 from ivr_agent.store.db import open_db, parse_utc_text, utc_text
+from ivr_agent.store.snapshot import call_to_json
 
 
 class State(enum.Enum):
@@ -129,36 +131,52 @@ async def test_batch_coalesces_calls_and_keeps_every_event(db_path: Path) -> Non
 
 async def test_a_flush_stores_the_values_and_types_the_row_has(db_path: Path) -> None:
     # Rows reach SQLite as one JSON array per table (one statement): every column must come out
-    # as a bound parameter would have put it, types included; a value JSON cannot carry (NaN)
-    # sends its batch as parameters instead.
+    # as a bound parameter would have put it, types included, and a timeline detail or a call
+    # snapshot as the same compact text json.dumps(ensure_ascii=False, separators=(",", ":"))
+    # makes. A value JSON cannot carry (NaN) sends its batch as parameters instead.
     conn = await open_db(db_path)
     s = store.CallStore(conn, flush_interval=0.01, flush_max_rows=1000)
-    call = FakeCall("1.1", hangup_cause=16, hold_time=2.5, talk_time=30.0, reconciled=True)
+    call = FakeCall(
+        "1.1", caller_name='张 "三" \\', hangup_cause=16, hold_time=2.5, talk_time=30.0,
+        reconciled=True,
+    )  # fmt: skip
     s.put_call(call)
-    detail = {"name": '张三 "x"', "n": 1_795_636_719.754426, "ok": True, "none": None}
-    s.put_timeline("1.1", 1_764_000_000.5, "Hangup", "1.2", detail)
-    s.put_timeline("1.1", 1_764_000_001.0, "Newstate", "", {})
-    assert await s.flush() == 3
+    details: list[dict[str, object]] = [
+        {"name": '张三 "x" \\ \n\t\u0001 \u2028 😀 é/', "n": 1_795_636_719.754426, "ok": True},
+        {"none": None, "neg": -0.0, "tiny": 5e-324, "big": 1.5e300, "e": 1e-07, "i": -(2**63)},
+        {"fields": [["Event", "UserEvent"], ["X", "1"]], "nested": {"a": [1, 2.5, "b"]}},
+        {},
+    ]
+    for i, detail in enumerate(details):
+        s.put_timeline("1.1", 1_764_000_000.5 + i, f"K{i}", "1.2" if i else "", detail)
+    assert await s.flush() == 5
     s.put_call(FakeCall("2.1", talk_time=float("nan"), caller_name='引号"和\\反斜杠'))
-    assert await s.flush() == 1  # the NaN: its batch went in as parameters
+    s.put_timeline("2.1", 1_764_000_010.0, "Odd", "", {"x": float("nan")})
+    assert await s.flush() == 2  # the NaNs: their batches went in as parameters
     with closing(sqlite3.connect(db_path)) as ref:
         got = ref.execute(
             "SELECT call_id, hangup_cause, typeof(hangup_cause), hold_time, typeof(hold_time), "
             "typeof(answered_at), reconciled, typeof(reconciled), caller_name, talk_time "
             "FROM calls ORDER BY call_id"
         ).fetchall()
+        (snapshot,) = ref.execute("SELECT snapshot FROM calls WHERE call_id = '1.1'").fetchone()
         events = ref.execute(
-            "SELECT call_id, at, kind, uniqueid, detail FROM call_events"
+            "SELECT call_id, at, kind, uniqueid, detail, typeof(detail) FROM call_events "
+            "ORDER BY id"
         ).fetchall()
     assert got == [
-        ("1.1", 16, "integer", 2.5, "real", "null", 1, "integer", "张三", 30.0),
+        ("1.1", 16, "integer", 2.5, "real", "null", 1, "integer", '张 "三" \\', 30.0),
         ("2.1", None, "null", None, "null", "null", 0, "integer", '引号"和\\反斜杠', None),
     ]
+    assert snapshot == call_to_json(call)
+    compact = [json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in details]
     assert events == [
-        ("1.1", "2025-11-24T16:00:00.500000Z", "Hangup", "1.2",
-         '{"name":"张三 \\"x\\"","n":1795636719.754426,"ok":true,"none":null}'),
-        ("1.1", "2025-11-24T16:00:01.000000Z", "Newstate", "", "{}"),
-    ]  # fmt: skip
+        *(
+            ("1.1", f"2025-11-24T16:00:0{i}.500000Z", f"K{i}", "1.2" if i else "", text, "text")
+            for i, text in enumerate(compact)
+        ),
+        ("2.1", "2025-11-24T16:00:10.000000Z", "Odd", "", '{"x":NaN}', "text"),
+    ]
     await conn.close()
 
 
