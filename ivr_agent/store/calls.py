@@ -82,9 +82,7 @@ _UPSERT_JSON: Final = (
     + " WHERE true"
     + _UPSERT[_UPSERT.index(" ON CONFLICT") :]
 )
-# A str as a JSON string literal (JSONEncoder.encode's fast path for a str).
-_STR: Final = _DETAIL_JSON
-# A call row's columns but the snapshot; allow_nan=False: JSON has no NaN/Infinity.
+# A row's columns but the last (JSON already); allow_nan=False: JSON has no NaN/Infinity.
 _SCALARS: Final = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
@@ -258,10 +256,11 @@ def _timeline_json(rows: list[tuple[str, str | None, str, str, str]]) -> str | N
     no second encoding); None when a detail holds NaN/Infinity (json.dumps writes them, JSON
     has none: a text that merely mentions them costs only the slower path)."""
     out = []
-    for call_id, at, kind, uniqueid, detail in rows:
+    for row in rows:
+        detail = row[4]
         if "NaN" in detail or "Infinity" in detail:
             return None
-        out.append(f'[{_STR(call_id)},"{at}",{_STR(kind)},{_STR(uniqueid)},{detail}]')
+        out.append(f"{_SCALARS(row[:4])[:-1]},{detail}]")
     return "[" + ",".join(out) + "]"
 
 
