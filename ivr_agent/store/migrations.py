@@ -313,4 +313,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX alerts_at ON alerts(at);
         """,
     ),
+    (
+        7,
+        """
+        -- Callbacks are worked: an agent on duty claims an open one (only then sees its number),
+        -- closes it or releases it. '' = not claimed. Written through ivr_agent.store.callbacks.
+        ALTER TABLE callbacks ADD COLUMN assigned_to TEXT NOT NULL DEFAULT '';
+        ALTER TABLE callbacks ADD COLUMN claimed_at TEXT;
+        CREATE INDEX callbacks_closed ON callbacks(closed_at) WHERE status != 'open'
+        """,
+    ),
 )
