@@ -180,7 +180,6 @@ _DESK: Final[dict[str, dict[str, str]]] = {
         "connected": "已连接",
         "reconnecting": "正在重新连接…",
         "err_version_conflict": "档案已被他人修改，请刷新后再编辑。",
-        "overdue_callbacks": "逾期回访",
     },
     "en": {
         "title_desk": "Agent desk",
@@ -227,7 +226,6 @@ _DESK: Final[dict[str, dict[str, str]]] = {
         "connected": "Connected",
         "reconnecting": "Reconnecting…",
         "err_version_conflict": "Someone else changed this file; reload and edit again.",
-        "overdue_callbacks": "Overdue callbacks",
     },
 }
 for _lang, _extra in _DESK.items():
@@ -399,4 +397,69 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
     },
 }
 for _lang, _extra in _CONSOLE.items():
+    MESSAGES[_lang].update(_extra)
+
+
+# Working callbacks (claim, close, release) on the desk and the supervisor console.
+_CALLBACKS: Final[dict[str, dict[str, str]]] = {
+    "zh-CN": {
+        "callbacks_title": "待回访",
+        "cb_none": "暂无待回访",
+        "cb_claim": "认领",
+        "cb_done": "完成",
+        "cb_cancel": "取消",
+        "cb_release": "释放",
+        "cb_claimed_by": "认领人",
+        "cb_taken": "已被认领",
+        "cb_mine": "我认领的",
+        "cb_linked_complaint": "关联投诉",
+        "cb_close_note": "处理说明",
+        "cb_note_hint": "说明(取消时必填)",
+        "cb_need_note": "取消回访请填写原因。",
+        "cb_claimed_msg": "已认领回访",
+        "cb_done_msg": "回访已完成",
+        "cb_cancelled_msg": "回访已取消",
+        "cb_released_msg": "回访已释放",
+        "cb_status_done": "已完成",
+        "cb_status_cancelled": "已取消",
+        "sv_cb_closed": "最近结束的回访",
+        "closed_by": "处理人",
+        "closed_at": "结束时间",
+        "err_callback_taken": "该回访已被其他坐席认领。",
+        "err_callback_closed": "该回访的状态已变化(已结束或已释放)。",
+        "err_callback_not_yours": "这不是您认领的回访。",
+        "err_callback_not_found": "找不到该回访。",
+        "err_not_on_duty": "您当前不在值班,不能认领回访。",
+    },
+    "en": {
+        "callbacks_title": "Callbacks",
+        "cb_none": "No open callbacks",
+        "cb_claim": "Claim",
+        "cb_done": "Done",
+        "cb_cancel": "Cancel",
+        "cb_release": "Release",
+        "cb_claimed_by": "Claimed by",
+        "cb_taken": "Claimed by",
+        "cb_mine": "Mine",
+        "cb_linked_complaint": "Complaint",
+        "cb_close_note": "Closing note",
+        "cb_note_hint": "Note (required to cancel)",
+        "cb_need_note": "Say why the callback is cancelled.",
+        "cb_claimed_msg": "Callback claimed",
+        "cb_done_msg": "Callback done",
+        "cb_cancelled_msg": "Callback cancelled",
+        "cb_released_msg": "Callback released",
+        "cb_status_done": "Done",
+        "cb_status_cancelled": "Cancelled",
+        "sv_cb_closed": "Recently closed callbacks",
+        "closed_by": "Closed by",
+        "closed_at": "Closed at",
+        "err_callback_taken": "Another agent claimed this callback first.",
+        "err_callback_closed": "This callback has changed (closed or released already).",
+        "err_callback_not_yours": "You have not claimed this callback.",
+        "err_callback_not_found": "No such callback.",
+        "err_not_on_duty": "You are not on duty: only agents on duty claim callbacks.",
+    },
+}
+for _lang, _extra in _CALLBACKS.items():
     MESSAGES[_lang].update(_extra)

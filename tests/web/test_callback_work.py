@@ -19,6 +19,7 @@ from ivr_agent.rostering import Rostering
 from ivr_agent.store import complaints, users
 from ivr_agent.store import roster as roster_store
 from ivr_agent.store.callbacks import add_callback
+from ivr_agent.web import i18n
 from ivr_agent.web.passwords import hash_password
 from tests.web.conftest import PASSWORD, Site, login
 
@@ -256,3 +257,11 @@ async def test_a_supervisor_releases_and_closes_any(work: Work) -> None:
         ("callbacks_view", "李主管", None),
     ]
     assert (await work.boss.post(f"{url}/release", json={})).status_code == 409
+
+
+def test_callback_strings_replace_no_earlier_string() -> None:
+    for lang in i18n.LANGUAGES:
+        ours = set(i18n._CALLBACKS[lang])
+        assert not ours & (set(i18n._DESK[lang]) | set(i18n._CONSOLE[lang])), lang
+        assert ours <= set(i18n.MESSAGES[lang])
+    assert set(i18n._CALLBACKS["zh-CN"]) == set(i18n._CALLBACKS["en"])

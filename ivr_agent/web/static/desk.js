@@ -167,6 +167,107 @@
     }
   });
 
+  // -- callbacks: the open ones, for whoever is on duty. Claiming one is what shows its number
+  // (a claimed callback is a caller assigned to this agent); the others show id, reason, due
+  // time and who has them. Done, cancelled (with a note) or released by the claimer.
+  const cbDrafts = new Map();  // callback id -> the note being typed (kept across refreshes)
+  const CB_REFRESH_MS = 30000;
+  function cbSay(text, ok) {
+    $("cb-message").textContent = text || "";
+    $("cb-message").dataset.kind = !text ? "" : ok ? "ok" : "error";
+  }
+  async function cbApi(method, url, body) {
+    try {
+      return await api(method, url, body);
+    } catch (e) {  // the server is unreachable: no status, no body
+      return { ok: false, status: 0, data: { error: "network", message: String(e) } };
+    }
+  }
+  function cbError(r) {
+    const code = r.data && r.data.error;
+    const text = T["err_" + code] || T["sv_err_" + code] || T.err_server_error;
+    return text + (r.data && r.data.message ? " (" + r.data.message + ")" : "") + " [" + r.status + "]";
+  }
+  function cbButton(label, cls, handler) {
+    const b = el("button", label, cls);
+    b.type = "button";
+    b.addEventListener("click", handler);
+    return b;
+  }
+  function cbItem(c) {
+    const li = el("li", null, "callback");
+    li.dataset.callbackId = c.id;
+    const late = new Date(c.due_at).getTime() <= Date.now();
+    li.classList.toggle("overdue", late);
+    li.classList.toggle("mine", Boolean(c.mine));
+    li.classList.toggle("taken", Boolean(c.assigned_to) && !c.mine);
+    const head = el("div", null, "head");
+    head.append(el("span", "#" + c.id + " " + (T["cb_" + c.reason] || c.reason), "reason"), " · ",
+                el("span", when(c.due_at), "due"));
+    if (late) head.append(" ", el("span", T.overdue, "badge"));
+    li.append(head);
+    if (c.mine) {
+      li.append(el("div", c.caller_number, "number"));
+      if (c.note) li.append(el("div", c.note, "note"));
+      if (c.complaint_id) li.append(el("div", T.cb_linked_complaint + " #" + c.complaint_id, "complaint"));
+      const note = el("textarea", null, "cb-note");
+      note.rows = 2;
+      note.maxLength = 4000;
+      note.placeholder = T.cb_note_hint;
+      note.setAttribute("aria-label", T.note);
+      note.value = cbDrafts.get(c.id) || "";
+      note.addEventListener("input", () => cbDrafts.set(c.id, note.value));
+      const bar = el("div", null, "cb-actions");
+      bar.append(cbButton(T.cb_done, "done", () => closeCallback(li, c, "done")),
+                 cbButton(T.cb_cancel, "cancel", () => closeCallback(li, c, "cancelled")),
+                 cbButton(T.cb_release, "release", () => cbAct(li,
+                   () => cbApi("POST", "/api/desk/callbacks/" + c.id + "/release", {}),
+                   () => T.cb_released_msg + " #" + c.id)));
+      li.append(note, bar);
+    } else if (c.assigned_to) {
+      li.append(el("div", T.cb_taken + ": " + c.assigned_to, "taken-by"));
+    } else {
+      li.append(cbButton(T.cb_claim, "claim", () => cbAct(li,
+        () => cbApi("POST", "/api/desk/callbacks/" + c.id + "/claim", {}),
+        () => T.cb_claimed_msg + " #" + c.id)));
+    }
+    return li;
+  }
+  // One action from a callback's line: its buttons are off meanwhile; the list is reloaded
+  // after it, also after a refusal (someone else may have claimed or closed it).
+  async function cbAct(li, work, done) {
+    li.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    const r = await work();
+    if (r.ok) cbSay(done(r.data), true); else cbSay(cbError(r), false);
+    await loadCallbacks(true);
+    return r;
+  }
+  async function closeCallback(li, c, status) {
+    const note = li.querySelector("textarea.cb-note").value;
+    if (status === "cancelled" && !note.trim()) {
+      cbSay(T.cb_need_note, false);
+      li.querySelector("textarea.cb-note").focus();
+      return;
+    }
+    const r = await cbAct(li,
+      () => cbApi("POST", "/api/desk/callbacks/" + c.id + "/close", { status, note }),
+      () => (status === "done" ? T.cb_done_msg : T.cb_cancelled_msg) + " #" + c.id);
+    if (r.ok) cbDrafts.delete(c.id);
+  }
+  async function loadCallbacks(keepMessage) {
+    const r = await cbApi("GET", "/api/desk/callbacks");
+    if (!r.ok) { cbSay(cbError(r), false); return; }
+    const list = r.data.callbacks.slice().sort((a, b) => Number(Boolean(b.mine)) - Number(Boolean(a.mine)));
+    if (list.length) fill("callbacks", list, cbItem);
+    else fill("callbacks", [T.cb_none], (t) => el("li", t, "empty"));
+    $("callbacks").dataset.loaded = "true";
+    if (!keepMessage) cbSay("");
+  }
+  $("cb-refresh").addEventListener("click", () => loadCallbacks(false));
+  setInterval(() => {  // not while a note is being typed into the list
+    if (!$("callbacks").contains(document.activeElement)) loadCallbacks(true);
+  }, CB_REFRESH_MS);
+
   function onFrame(frame) {
     if (frame.type === "pop") {
       if (frame.seq <= state.seq) return;  // a resume may repeat what we had
@@ -207,8 +308,7 @@
     const me = r.data;
     $("shift").textContent = me.shift ? when(me.shift.start) + " – " + when(me.shift.end) + " (" + me.shift.role + ")" : T.no_shift;
     fill("recent", me.recent, (c) => el("li", when(c.at) + " " + (c.name || "") + " " + c.caller + " · " + (T["disp_" + c.disposition] || c.disposition || "")));
-    const cb = await api("GET", "/api/desk/callbacks?overdue=true");
-    if (cb.ok) fill("overdue", cb.data.callbacks, (c) => el("li", "#" + c.id + " " + c.reason + " · " + when(c.due_at)));
+    await loadCallbacks(true);
     if (!state.steps.length) {
       state.steps = me.complaint_steps;
       fill("steps", me.complaint_steps, (s, i) => {

@@ -152,21 +152,59 @@
 
   // -- callbacks --------------------------------------------------------------------------------
 
+  // Open ones: who claimed each; closed (done, or cancelled with a note) or released back from
+  // here. The last closed ones below, with who closed them.
+  const cbClosedText = { done: T.cb_done_msg, cancelled: T.cb_cancelled_msg };
+
+  function closeCallback(tr, c, status) {
+    const input = tr.querySelector("input.note");
+    const note = input.value;
+    if (status === "cancelled" && !note.trim()) {
+      say("callbacks", T.cb_need_note, false);
+      input.focus();
+      return null;
+    }
+    return act("callbacks", tr,
+      () => api("POST", "/api/desk/callbacks/" + c.id + "/close", { status, note }),
+      () => cbClosedText[status] + " #" + c.id + " · " + c.caller_number, loadCallbacks);
+  }
+
+  function releaseCallback(tr, c) {
+    return act("callbacks", tr,
+      () => api("POST", "/api/desk/callbacks/" + c.id + "/release", {}),
+      () => T.cb_released_msg + " #" + c.id + " · " + c.assigned_to, loadCallbacks);
+  }
+
   async function loadCallbacks(keepMessage) {
     try {
-      const [open, overdue] = await Promise.all([
+      const [open, overdue, closed] = await Promise.all([
         api("GET", "/api/desk/callbacks?overdue=false"),
         api("GET", "/api/desk/callbacks?overdue=true"),
+        api("GET", "/api/desk/callbacks?status=closed"),
       ]);
       const late = new Set(overdue.callbacks.map((c) => c.id));
       fill("cb-table", open.callbacks.map((c) => {
         const due = el("td", when(c.due_at));
-        const tr = row([due, c.caller_number, T["cb_" + c.reason] || c.reason, c.note, c.created_by],
-                       { callbackId: c.id });
+        const claimed = c.assigned_to ? c.assigned_to + " · " + when(c.claimed_at) : "";
+        const tr = row([due, c.caller_number, T["cb_" + c.reason] || c.reason, c.note, c.created_by,
+                        claimed], { callbackId: c.id });
         if (late.has(c.id)) {
           tr.classList.add("overdue");
           due.append(" ", el("span", T.overdue, "badge"));
         }
+        if (c.assigned_to) tr.classList.add("claimed");
+        const actions = el("span");
+        actions.append(button(T.cb_done, "done", () => closeCallback(tr, c, "done")),
+                       button(T.cb_cancel, "cancel", () => closeCallback(tr, c, "cancelled")));
+        if (c.assigned_to) actions.append(button(T.cb_release, "release", () => releaseCallback(tr, c)));
+        tr.append(wrap(noteInput()), wrap(actions));
+        return tr;
+      }));
+      fill("cb-closed", closed.callbacks.map((c) => {
+        const tr = row([when(c.closed_at), c.caller_number, T["cb_" + c.reason] || c.reason,
+                        T["cb_status_" + c.status] || c.status, c.closed_by, c.assigned_to, c.note],
+                       { callbackId: c.id, status: c.status });
+        tr.classList.add("closed-" + String(c.status).replace(/[^a-z]/g, ""));
         return tr;
       }));
       if (!keepMessage) say("callbacks", "");
