@@ -188,12 +188,19 @@ async def file_complaint(
 
 
 async def handles_caller(deps: WebDeps, agent: str, number: str) -> bool:
-    """The caller `number` is on a call that is or recently was `agent`'s (privacy rule)."""
+    """The caller `number` is on a call that is or recently was `agent`'s, or on an open
+    callback `agent` has claimed (privacy rule: callers assigned to them)."""
     if not agent or not number:
         return False
     live = _live(deps, agent)
     if live is not None and live.caller_number == number:
         return True
+    async with deps.db.conn.execute(
+        "SELECT 1 FROM callbacks WHERE assigned_to = ? AND caller_number = ? AND status = 'open'",
+        (agent, number),
+    ) as cur:
+        if await cur.fetchone() is not None:
+            return True
     async with deps.db.conn.execute(
         "SELECT ended_at FROM calls WHERE agent = ? AND caller_number = ? "
         "ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1",

@@ -265,3 +265,24 @@ def test_callback_strings_replace_no_earlier_string() -> None:
         assert not ours & (set(i18n._DESK[lang]) | set(i18n._CONSOLE[lang])), lang
         assert ours <= set(i18n.MESSAGES[lang])
     assert set(i18n._CALLBACKS["zh-CN"]) == set(i18n._CALLBACKS["en"])
+
+
+async def test_the_claimer_reads_the_linked_complaint_until_the_callback_is_closed(
+    work: Work,
+) -> None:
+    """agent2 filed the complaint; agent1 claims its callback and may read and move it on (the
+    caller is assigned to them now), and no longer once the callback is done."""
+    path = f"/api/desk/complaints/{work.complaint}"
+    assert (await work.agent1.get(path)).status_code == 404
+    assert (await work.agent1.post(f"/api/desk/callbacks/{work.late}/claim", json={})).is_success
+    shown = await work.agent1.get(path)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["category"] == "网络"
+    assert not _numbers_in(shown)
+    moved = await work.agent1.post(f"{path}/status", json={"status": "resolved", "note": "已回访"})
+    assert moved.status_code == 200, moved.text
+    done = await work.agent1.post(
+        f"/api/desk/callbacks/{work.late}/close", json={"status": "done", "note": "已解决"}
+    )
+    assert done.status_code == 200, done.text
+    assert (await work.agent1.get(path)).status_code == 404
