@@ -135,7 +135,8 @@ class CallStore:
         self._max_rows = flush_max_rows
         # Latest version of each call since the last flush: rows are built once, at flush time.
         self._calls: dict[str, CallLike] = {}
-        self._events: list[tuple[str, str | None, str, str, str]] = []
+        # Timeline rows with their detail still a dict: encoded once per flush, in one call.
+        self._events: list[tuple[str, str | None, str, str, dict[str, object]]] = []
         self._wake = asyncio.Event()
         self.rows_written = 0
         self.flushes = 0
@@ -157,8 +158,14 @@ class CallStore:
         self, call_id: str, at: float, kind: str, uniqueid: str, detail: Mapping[str, object]
     ) -> None:
         """`put_event` without building a TimelineEntry: the AMI hot path's way in."""
-        text = _DETAIL_JSON(detail if type(detail) is dict else dict(detail))
-        self._events.append((call_id, utc_text(at), kind, uniqueid, text))
+        row = (
+            call_id,
+            utc_text(at),
+            kind,
+            uniqueid,
+            detail if type(detail) is dict else dict(detail),
+        )
+        self._events.append(row)
         if len(self._calls) + len(self._events) >= self._max_rows:
             self._wake.set()
 
@@ -176,7 +183,7 @@ class CallStore:
                 if events:
                     payload = _timeline_json(events)
                     if payload is None:  # a NaN or an Infinity in a detail: JSON has none
-                        await self._conn.executemany(_INSERT_EVENT, events)
+                        await self._conn.executemany(_INSERT_EVENT, _event_rows(events))
                     else:
                         await self._conn.execute(_INSERT_EVENTS_JSON, (payload,))
                 if calls:
@@ -251,17 +258,21 @@ class CallStore:
                 return
 
 
-def _timeline_json(rows: list[tuple[str, str | None, str, str, str]]) -> str | None:
-    """The rows as one JSON array, each detail's text embedded as it is (it is JSON already:
-    no second encoding); None when a detail holds NaN/Infinity (json.dumps writes them, JSON
-    has none: a text that merely mentions them costs only the slower path)."""
-    out = []
-    for row in rows:
-        detail = row[4]
-        if "NaN" in detail or "Infinity" in detail:
-            return None
-        out.append(f"{_SCALARS(row[:4])[:-1]},{detail}]")
-    return "[" + ",".join(out) + "]"
+def _timeline_json(rows: list[tuple[str, str | None, str, str, dict[str, object]]]) -> str | None:
+    """The rows as one JSON array, encoded in one call (the same text as encoding each row on
+    its own: one encoder, same settings); None when a detail holds NaN/Infinity or a value JSON
+    has no form for (json.dumps writes NaN, JSON has none): then `_event_rows` per row."""
+    try:
+        return _SCALARS(rows)
+    except (ValueError, TypeError):
+        return None
+
+
+def _event_rows(
+    rows: list[tuple[str, str | None, str, str, dict[str, object]]],
+) -> list[tuple[str, str | None, str, str, str]]:
+    """The rows for the plain INSERT, each detail as its own JSON text."""
+    return [(c, at, kind, uid, _DETAIL_JSON(detail)) for c, at, kind, uid, detail in rows]
 
 
 def _calls_json(rows: list[tuple[object, ...]]) -> str | None:
