@@ -48,6 +48,11 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
         await conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as err:
         raise StorageError(f"cannot start a roster transaction: {err}") from err
+    except BaseException:
+        # Cancelled while the BEGIN was queued or waiting: it still runs in aiosqlite's thread,
+        # and a transaction left open would fail every later writer (store/txn.py, the same).
+        await asyncio.shield(_rollback(conn))
+        raise
     try:
         yield
         await conn.execute("COMMIT")

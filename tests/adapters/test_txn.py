@@ -91,3 +91,31 @@ async def test_a_writer_cancelled_while_it_waits_leaves_no_transaction_open(
         reader.execute("BEGIN IMMEDIATE")  # nobody holds the write lock any more
         reader.execute("ROLLBACK")
     assert got == [(400,)]
+
+
+async def test_a_roster_transaction_cancelled_while_it_waits_leaves_none_open(
+    db: Db, db_path: Path
+) -> None:
+    """store.roster.transaction() had the same gap as Db.write(): a BEGIN cancelled while it
+    waits for the lock still completes in aiosqlite's thread and must be rolled back."""
+    from ivr_agent.store.roster import transaction
+
+    with closing(_other_writer(db_path)) as other:
+
+        async def write() -> None:
+            async with transaction(db.conn):
+                await db.conn.execute("INSERT INTO t VALUES (500)")
+
+        writer = asyncio.create_task(write())
+        await asyncio.sleep(0.2)  # the BEGIN is waiting on the lock
+        writer.cancel()
+        await asyncio.sleep(0.1)
+        await asyncio.to_thread(other.execute, "COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+    await asyncio.sleep(0.3)  # the thread's BEGIN got the lock (busy handler) long since
+    await db.conn.execute("SELECT 1")  # anything queued before this has run
+    assert not db.conn.in_transaction  # rolled back, not left holding the write lock
+    with closing(sqlite3.connect(db_path, timeout=0.1)) as reader:
+        reader.execute("BEGIN IMMEDIATE")  # nobody holds the write lock any more
+        reader.execute("ROLLBACK")
