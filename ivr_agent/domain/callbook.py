@@ -277,6 +277,7 @@ def call_from_snapshot(snaps: Sequence[CoreShowChannel], now: float) -> Call:
         dialed_number=dialed(caller.exten) if caller else "",
         caller_kind=caller.vars.caller_kind if caller else "",
         ivr_outcome=caller.vars.ivr_outcome if caller else "",
+        hotline=bool(caller.vars.call_id) if caller else False,
         agent=agent,
         channels=uids,
         live_channels=uids,

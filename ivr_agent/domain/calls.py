@@ -47,7 +47,9 @@ Disposition, computed once when the call ends; the first rule that matches wins:
     2. an agent was connected -> ANSWERED
     3. IVR_OUTCOME is queue_* (the dialplan's `queue_${QUEUESTATUS}`: timeout, joinempty, ...)
        -> NO_AGENT: the hotline, not the caller, gave up
-    4. queued, or answered by the hotline -> ABANDONED (the caller left before an agent)
+    4. queued, or answered by the hotline -> ABANDONED (the caller left before an agent);
+       answered but never in the hotline (no CALL_ID, no IVR_OUTCOME, no queue, not
+       reconciled) -> NOT_HOTLINE: an agent's outbound call, an internal call
     5. reconciled (the service did not see the whole call) -> UNKNOWN
     6. otherwise -> FAILED: never Up (Originate failure, busy, congestion, gone while ringing)
 
@@ -111,6 +113,9 @@ class Disposition(enum.Enum):
     AFTER_HOURS = "after_hours"
     BLACKLISTED = "blacklisted"
     FAILED = "failed"
+    # Answered, but never in the hotline's dialplan nor a queue: an agent's own outbound call
+    # or an internal call the PBX carried. Not a hotline call: no recording is expected of it.
+    NOT_HOTLINE = "not_hotline"
 
 
 _S = CallState
@@ -173,6 +178,9 @@ class Call:
     last_talk_at: float | None = None
     recording_started_at: float | None = None
     reconciled: bool = False  # fixed up by resync / close_stale: some events were not seen
+    # The caller leg ran the hotline's dialplan (its CALL_ID channel variable was seen): an
+    # agent's own outbound call or an internal call on the same PBX never does.
+    hotline: bool = False
 
 
 # A changed copy of a Call, built slot by slot: `transition` makes one per event on the AMI hot
@@ -227,6 +235,7 @@ class _Changes(TypedDict, total=False):
     live_channels: frozenset[str]
     agents_ringing: int
     talk_events: int
+    hotline: bool
     last_talk_at: float
     recording_started_at: float
 
@@ -267,8 +276,12 @@ def disposition_of(call: Call) -> Disposition:
         return Disposition.ANSWERED
     if outcome.startswith("queue_"):
         return Disposition.NO_AGENT
-    if call.answered_at is not None or call.queued_at is not None:
+    if call.queued_at is not None:
         return Disposition.ABANDONED
+    if call.answered_at is not None:
+        if call.hotline or outcome or call.reconciled:
+            return Disposition.ABANDONED
+        return Disposition.NOT_HOTLINE
     if call.reconciled:
         return Disposition.UNKNOWN
     return Disposition.FAILED
@@ -348,6 +361,8 @@ def _caller_leg(
             changes["ivr_outcome"] = chan_vars.ivr_outcome
         if chan_vars.caller_kind and chan_vars.caller_kind != call.caller_kind:
             changes["caller_kind"] = chan_vars.caller_kind
+        if chan_vars.call_id and not call.hotline:
+            changes["hotline"] = True
     if channel_state == STATE_UP and call.answered_at is None:
         changes["answered_at"] = at
 

@@ -90,8 +90,11 @@ class CallFacts:
 
     @property
     def expects_recording(self) -> bool:
-        """The hotline answered, so MixMonitor ran: a file must exist."""
-        return self.answered_at is not None or self.recording_started_at is not None
+        """The hotline answered, so MixMonitor ran: a file must exist. Not for a call that never
+        reached the hotline (an agent's outbound call): no MixMonitor runs for it."""
+        if self.recording_started_at is not None:
+            return True
+        return self.answered_at is not None and self.disposition != "not_hotline"
 
     @property
     def recording_start(self) -> float:

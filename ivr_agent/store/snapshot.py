@@ -52,6 +52,9 @@ def call_from_json(text: str) -> Call:
             elif isinstance(value, list):
                 value = frozenset(value)
             kwargs[key] = value
+        # Snapshots written before `hotline` existed: that version took every call for a
+        # hotline call, and an adopted call must not turn into not_hotline on that account.
+        kwargs.setdefault("hotline", "hotline" not in data)
         return Call(**kwargs)
     except (ValueError, TypeError, AttributeError) as err:
         raise StorageError(f"unreadable call snapshot: {err}") from err

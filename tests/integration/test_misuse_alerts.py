@@ -111,6 +111,13 @@ async def test_an_agent_line_calling_a_stranger_alerts_calling_a_caller_back_doe
             r = await web.post("/api/login", json={"name": "值班主管", "password": PASSWORD})
             assert r.status_code == 200, r.text
             listed = (await web.get("/api/roster/alerts", params={"open": "true"})).json()
+        # The agent's calls out end as what they are: not hotline calls (not "abandoned"),
+        # and no recording is expected of them.
+        await wait_until(
+            lambda: len(db_rows(db, "caller_number = 'agent51' AND ended_at IS NOT NULL")) == 2,
+            40,
+            "the agent's two calls out to end",
+        )
     (private_call,) = _dial_calls(db, stranger)
     (call_back,) = _dial_calls(db, caller)
     mask = f"139****{stranger[-4:]}"
@@ -129,3 +136,7 @@ async def test_an_agent_line_calling_a_stranger_alerts_calling_a_caller_back_doe
     # The private call was placed from the agent's own line (the roster's interface).
     (placed,) = db_rows(db, "call_id = ?", (private_call,))
     assert str(placed["caller_number"]) == "agent51"
+    outbound = db_rows(db, "caller_number = 'agent51'")
+    assert {str(r["disposition"]) for r in outbound} == {"not_hotline"}
+    (hotline_call,) = db_rows(db, "caller_number = ?", (caller,))
+    assert hotline_call["disposition"] == "answered"

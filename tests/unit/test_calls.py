@@ -564,6 +564,9 @@ DISPOSITIONS: list[tuple[dict[str, object], Disposition]] = [
     ({"queued_at": 2.0, "ivr_outcome": "queue_joinempty"}, Disposition.NO_AGENT),
     ({"queued_at": 2.0}, Disposition.ABANDONED),
     ({"answered_at": 1.0, "ivr_outcome": "menu_done"}, Disposition.ABANDONED),
+    ({"answered_at": 1.0, "hotline": True}, Disposition.ABANDONED),
+    ({"answered_at": 1.0}, Disposition.NOT_HOTLINE),  # never in the hotline's dialplan
+    ({"answered_at": 1.0, "reconciled": True}, Disposition.ABANDONED),  # partly unseen
     ({"answered_at": None, "queued_at": 2.0}, Disposition.ABANDONED),
     ({"answered_at": None, "reconciled": True}, Disposition.UNKNOWN),
     ({"answered_at": None}, Disposition.FAILED),
@@ -1117,3 +1120,25 @@ def test_with_changes_is_dataclasses_replace() -> None:
     assert with_changes(call, {}) == call
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.state = CallState.ENDED  # type: ignore[misc]
+
+
+def test_an_agents_outbound_call_is_not_a_hotline_call() -> None:
+    """The PBX carries other calls too: an agent's line calling out (click-to-dial) is answered
+    and hangs up without ever running the hotline's dialplan (no CALL_ID) nor joining a queue.
+    It must not count as a caller who abandoned the hotline."""
+    out = ev.ChanVars(call_id="")
+    book = CallBook()
+    book.apply(newchannel(channel="Local/agent51@lab-agents-00000001;1", vars=out))
+    book.apply(ev.Newstate(at=1.0, uniqueid=CID, linkedid=CID, channel_state=6, vars=out))
+    change = book.apply(ev.Hangup(at=9.0, uniqueid=CID, linkedid=CID, cause=16))
+    assert change is not None
+    assert change.call.disposition is Disposition.NOT_HOTLINE
+    # The same, but the caller leg ran the hotline (CALL_ID set) and hung up in the prompt.
+    hot = ev.ChanVars(call_id=CID)
+    book = CallBook()
+    book.apply(newchannel(vars=hot))
+    book.apply(ev.Newstate(at=1.0, uniqueid=CID, linkedid=CID, channel_state=6, vars=hot))
+    change = book.apply(ev.Hangup(at=9.0, uniqueid=CID, linkedid=CID, cause=16))
+    assert change is not None
+    assert change.call.hotline
+    assert change.call.disposition is Disposition.ABANDONED

@@ -87,6 +87,9 @@ def test_recording_start_falls_back_to_answer_then_start() -> None:
     assert facts().recording_start == 100.0
     assert facts(answered_at=101.0).expects_recording
     assert not facts().expects_recording
+    # An agent's own outbound call: answered, but no MixMonitor ever ran for it.
+    assert not facts(answered_at=101.0, disposition="not_hotline").expects_recording
+    assert facts(recording_started_at=101.0, disposition="not_hotline").expects_recording
 
 
 def m(duration: float | None, *, size: int = 1000, finalised: bool = True) -> Measured:
