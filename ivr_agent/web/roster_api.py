@@ -167,8 +167,28 @@ async def list_requests(
         raise ApiError(
             400, f"status must be pending, approved or rejected, not {status!r}"
         ) from None
-    found = await ops.list_changes(deps_of(request).db.conn, status=wanted, limit=limit)
-    return {"requests": [_request_json(r) for r in found]}
+    conn = deps_of(request).db.conn
+    found = await ops.list_changes(conn, status=wanted, limit=limit)
+    # The shifts the requests name, so that a supervisor sees whose shift and when, not an id.
+    ids = {i for r in found for i in _shift_ids(r)}
+    shifts = await store.get_shifts(conn, ids) if ids else {}
+    return {
+        "requests": [_request_json(r) for r in found],
+        "shifts": {
+            str(i): {
+                "agent": sh.agent,
+                "start": utc_text(sh.start),
+                "end": utc_text(sh.end),
+                "role": sh.role.value,
+            }
+            for i, sh in shifts.items()
+        },
+    }
+
+
+def _shift_ids(req: ChangeRequest) -> list[int]:
+    data = payload_to_json(req.payload)
+    return [v for k in ("shift", "other") if isinstance(v := data.get(k), int)]
 
 
 def _request_json(req: ChangeRequest) -> dict[str, Any]:

@@ -208,6 +208,10 @@ async def test_supervisor_console(browser: Browser, console: Console, tmp_path: 
     # The roster swap: approved with a note, then on duty follows at once.
     change = f"#rc-table tbody tr[data-change-id='{console.change}']"
     assert "换班" in await page.inner_text(change)
+    what = (await page.locator(f"{change} td").all_inner_texts())[2]  # whose shifts, not ids
+    assert "agent1" in what
+    assert "agent2" in what
+    assert "⇄" in what
     assert "家里有事" in await page.inner_text(change)
     await page.fill(f"{change} input.note", "同意")
     await page.click(f"{change} button.approve")

@@ -157,7 +157,12 @@ async def test_requests_list_by_status_with_the_console_contract(
     assert (await agent.get("/api/roster/requests")).status_code == 403
 
     pending = (await supervisor.get("/api/roster/requests")).json()
-    assert list(pending) == ["requests"]
+    assert list(pending) == ["requests", "shifts"]
+    # The shift the second request moves, so that the console says whose and when.
+    assert list(pending["shifts"]) == [str(mine)]
+    named = pending["shifts"][str(mine)]
+    assert named["agent"] == "agent1"
+    assert dt.datetime.fromisoformat(named["start"]).utcoffset() == dt.timedelta(0)
     assert [r["id"] for r in pending["requests"]] == [r2.json()["id"], r1.json()["id"]]
     newest = pending["requests"][0]
     assert set(newest) == {
@@ -195,7 +200,8 @@ async def test_requests_list_by_status_with_the_console_contract(
     assert [r["id"] for r in (await supervisor.get("/api/roster/requests")).json()["requests"]] == [
         r2.json()["id"]
     ]
-    assert (await supervisor.get("/api/roster/requests?status=approved")).json() == {"requests": []}
+    approved = (await supervisor.get("/api/roster/requests?status=approved")).json()
+    assert approved == {"requests": [], "shifts": {}}
     bad = await supervisor.get("/api/roster/requests?status=maybe")
     assert bad.status_code == 400
     assert bad.json()["error"] == "bad_request"

@@ -232,10 +232,16 @@
 
   // -- roster change requests and on duty -------------------------------------------------------
 
-  // A swap names two shifts by id; a change says what it sets (times shown in the site's zone).
-  function payloadText(kind, payload) {
+  // A swap names two shifts by id (the listing says whose and when); a change says what it sets
+  // (times shown in the site's zone).
+  function shiftText(id, shifts) {
+    const sh = (shifts || {})[String(id)];
+    const label = T.shift + " #" + id;
+    return sh ? label + " " + sh.agent + " " + when(sh.start) + " – " + when(sh.end) : label;
+  }
+  function payloadText(kind, payload, shifts) {
     const p = payload || {};
-    if (kind === "swap") return T.shift + " #" + p.shift + " ⇄ " + T.shift + " #" + p.other;
+    if (kind === "swap") return shiftText(p.shift, shifts) + " ⇄ " + shiftText(p.other, shifts);
     return Object.entries(p)
       .filter(([, v]) => v !== null && v !== undefined && v !== false)
       .map(([k, v]) => k + ": " + (k === "start" || k === "end" ? when(v)
@@ -256,7 +262,7 @@
     const data = await api("GET", "/api/roster/requests?status=pending");
     const pending = (data.requests || []).filter((c) => !c.status || c.status === "pending");
     fill("rc-table", pending.map((c) => {
-      const tr = row([c.id, T["rc_" + c.kind] || c.kind, payloadText(c.kind, c.payload), c.reason,
+      const tr = row([c.id, T["rc_" + c.kind] || c.kind, payloadText(c.kind, c.payload, data.shifts), c.reason,
                       c.requested_by, when(c.requested_at)], { changeId: c.id });
       tr.append(wrap(noteInput()), wrap(el("span")));
       tr.lastChild.append(
