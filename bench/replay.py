@@ -492,7 +492,11 @@ def logged_summary() -> str:
 # above); cumulative times of the top-level entry points do not overlap, the indented ones are
 # parts of the stage above them.
 _STAGES = (
-    ("AMI adapter: data_received (decode, amiframes, queue)", "ivr_agent/ami.py", "data_received"),
+    (
+        "AMI adapter: data_received (decode, amiframes, queue)",
+        "ivr_agent/ami_protocol.py",
+        "data_received",
+    ),
     ("events.parse", "ivr_agent/domain/events.py", "parse"),
     (
         "CallBook.apply (calls.transition, with_changes)",

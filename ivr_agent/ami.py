@@ -1,14 +1,15 @@
-"""AMI adapter: panoramisk 1.4's Manager driving our own protocol, behind a small typed API.
+"""AMI adapter: `AmiClient`, the service's only way to talk to Asterisk, over panoramisk 1.4.
 
-What panoramisk 1.4 gets wrong for us, and what replaces it here (house-style §5):
+This module holds the client's public API and the link's life; the connection itself (frame
+intake, ActionID routing, the panoramisk Manager) is in `ami_protocol`, actions in flight
+(header checks, deadlines, typed errors) in `ami_actions`. What panoramisk 1.4 gets wrong for
+us, and what replaces it (house-style §5):
 
 * `connect()` resolving is not "logged in": `ready` means Login answered Success *and*
   `FullyBooted` seen. A refused Login is fatal (no reconnect loop hammering the PBX).
-* Its parser decodes each TCP read alone (`errors='ignore'`: a CJK character split by a read is
-  lost), returns `Message` whose typo'd attributes read as `''`, and caps at ~55-70k ev/s.
-  `_AmiProtocol` (passed to the Manager as its `protocol_factory`) parses with `amiframes`
-  into plain dicts, routes replies by ActionID itself and puts events straight into a bounded
-  queue; no user code runs inside `data_received`.
+* Its parser loses characters split by a TCP read, returns `Message` objects and is slow:
+  `ami_protocol.AmiProtocol` parses with `amiframes` into plain dicts and puts events straight
+  into a bounded queue; no user code runs inside `data_received`.
 * Its actions have no timeout and its reply-completion guesses hang on `QueueAdd` ("Added
   interface to queue") and on `Originate` ("successfully queued"). Here every action has a
   deadline and a typed error; single-reply actions complete on the first `Response`.
@@ -34,14 +35,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import structlog
-from panoramisk import Manager
 
-from ivr_agent.amiframes import Frame, FrameReader, Malformed
+# `_exchange` is looked up in this module by the keepalive and `_call` (tests patch it here).
+from ivr_agent.ami_actions import LIST, LOGIN, SINGLE, SUCCESS, check_reply, prepare
+from ivr_agent.ami_actions import exchange as _exchange
+from ivr_agent.ami_protocol import AmiManager, AmiProtocol
+from ivr_agent.amiframes import Frame, Malformed
 from ivr_agent.config import AmiConfig
-from ivr_agent.errors import AmiActionFailed, AmiDisconnected, AmiNotReady, AmiTimeout
+from ivr_agent.errors import AmiDisconnected, AmiNotReady, AmiTimeout
 
 __all__ = [
     "CONNECTED",
@@ -69,14 +73,11 @@ _log = structlog.get_logger(__name__)
 
 CONNECTED = "IvrAgentConnected"
 DISCONNECTED = "IvrAgentDisconnected"
-_SUCCESS = frozenset({"Success", "Follows", "Goodbye"})
 # Queue slots kept beyond the event bound for lifecycle markers: when events are being dropped,
 # losing an IvrAgentConnected too would leave the consumer unaware that it must resync.
 _MARKER_ROOM = 8
 _LOG_EVERY = 5.0  # seconds between two lines of a repeated warning (drops, malformed frames)
 _CLOSE_WAIT = 1.0  # how long close() lets the socket and tasks finish before giving up
-_ABANDONED_MAX = 256
-_SINGLE, _LIST, _LOGIN = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -123,212 +124,6 @@ class _Throttle:
         return held
 
 
-class _Pending:
-    __slots__ = ("action", "frames", "future", "kind")
-
-    def __init__(self, action: str, kind: int, future: asyncio.Future[list[Frame]]) -> None:
-        self.action = action
-        self.kind = kind
-        self.future = future
-        self.frames: list[Frame] = []
-
-
-class _AmiProtocol(asyncio.Protocol):
-    """One AMI connection: parse, route replies to their waiters, enqueue events. Nothing else
-    runs in `data_received`, so no consumer error can break the connection."""
-
-    def __init__(self, client: AmiClient) -> None:
-        self._client = client
-        self._reader = FrameReader(events=client._events)
-        self._queue = client.queue
-        self._limit = client._event_limit
-        self._stats = client.stats
-        self.factory = client._manager  # the attribute panoramisk's protocol has
-        self.transport: asyncio.Transport | None = None
-        self.pending: dict[str, _Pending] = {}
-        self.abandoned: dict[str, None] = {}  # timed-out list actions: drop their late events
-        self.logged_in = self.booted = self.ready = False
-        self.ready_event = asyncio.Event()
-        # Loop time of the last bytes received: proof of life while a Ping waits in a backlog.
-        self.last_rx = 0.0
-        self.reason: str | None = None  # why we closed it ourselves
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @property
-    def version(self) -> str | None:
-        return self._reader.version
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self._client._on_connection_made(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_rx = asyncio.get_running_loop().time()  # once per read, not per frame
-        queue, limit, stats = self._queue, self._limit, self._stats
-        reader = self._reader
-        frames = reader.feed(data)
-        if reader.skipped:
-            stats.events_in += reader.skipped
-            stats.events_ignored += reader.skipped
-            reader.skipped = 0
-        for frame in frames:
-            if isinstance(frame, Malformed):
-                self._client._on_malformed(frame)
-                continue
-            aid = frame.get("ActionID")
-            if aid is not None and (self.pending or self.abandoned) and self._route(aid, frame):
-                continue
-            event = frame.get("Event")
-            if event is None:
-                _log.debug("ami_response_unmatched", action_id=aid)
-                continue
-            stats.events_in += 1
-            if queue.qsize() < limit:
-                queue.put_nowait(frame)
-            else:
-                self._client._on_dropped(event)
-            if event == "FullyBooted":
-                self.booted = True
-                self._client._check_ready(self)
-            elif event == "Shutdown":
-                # Asterisk is stopping or restarting and will close the socket; start the
-                # reconnect schedule now rather than wait for it (panoramisk does the same).
-                self.close("shutdown")
-
-    def _route(self, aid: str, frame: Frame) -> bool:
-        """Deliver a frame to the action waiting for it; False: not ours, treat as an event."""
-        p = self.pending.get(aid)
-        if p is None:
-            if aid in self.abandoned:
-                if frame.get("EventList", "").lower() == "complete":
-                    del self.abandoned[aid]
-                return True
-            return False  # e.g. OriginateResponse after its action completed: an event
-        is_response = "Response" in frame
-        if p.kind == _LOGIN:
-            if not is_response:
-                return False
-            del self.pending[aid]
-            self._client._on_login_reply(self, frame)
-            return True
-        listing = frame.get("EventList", "").lower()
-        if p.kind == _LIST:
-            p.frames.append(frame)
-            if is_response:
-                done = frame["Response"] not in _SUCCESS or listing != "start"
-            else:
-                done = listing == "complete"
-            if not done:
-                return True
-        else:
-            if not is_response:
-                return False
-            p.frames.append(frame)
-            if listing == "start":
-                # A list action sent with send(): its events would leak into the event queue.
-                _log.warning("ami_list_action_via_send", action=p.action, action_id=aid)
-                self.abandon(aid)
-        del self.pending[aid]
-        if not p.future.done():
-            p.future.set_result(p.frames)
-        return True
-
-    def submit(self, aid: str, action: str, fields: Mapping[str, str], kind: int) -> _Pending:
-        if self.transport is None:
-            raise AmiNotReady(f"{action}: not connected")
-        p = _Pending(action, kind, asyncio.get_running_loop().create_future())
-        self.pending[aid] = p
-        lines = [f"{key}: {value}\r\n" for key, value in fields.items()]
-        self.transport.write(f"{''.join(lines)}ActionID: {aid}\r\n\r\n".encode())
-        return p
-
-    def abandon(self, aid: str) -> None:
-        self.abandoned[aid] = None
-        if len(self.abandoned) > _ABANDONED_MAX:
-            del self.abandoned[next(iter(self.abandoned))]
-
-    @property
-    def usable(self) -> bool:
-        return self.ready and self.reason is None and not self.lost.done()
-
-    def close(self, reason: str = "closed") -> None:
-        """Close gracefully (panoramisk's Manager.close() calls this too)."""
-        self.reason = self.reason or reason
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self, reason: str) -> None:
-        self.reason = self.reason or reason
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.reason:
-            reason = self.reason
-        elif exc is not None:
-            reason = f"{type(exc).__name__}: {exc}"
-        else:
-            reason = "closed by Asterisk"
-        for aid, p in self.pending.items():
-            if not p.future.done():
-                why = f"{p.action} {aid}: AMI connection lost ({reason}); not re-sent"
-                p.future.set_exception(AmiDisconnected(why))
-        self.pending.clear()
-        self.lost.set_result(None)
-        self._client._on_connection_lost(self, reason)
-
-
-class _Manager(Manager):  # type: ignore[misc]  # panoramisk ships no type hints
-    """panoramisk's Manager: its connect() and close() plumbing, with our protocol factory and
-    our own answers to connect failure, reconnect and replay."""
-
-    def __init__(self, client: AmiClient, cfg: AmiConfig) -> None:
-        super().__init__(
-            host=cfg.host,
-            port=cfg.port,
-            protocol_factory=functools.partial(_AmiProtocol, client),
-            forgetable_actions=(),  # moot: our protocol never queues actions for replay
-        )
-        self.closing = False
-        self.connect_task: asyncio.Task[Any] | None = None
-        self._client = client
-        self._connect_timeout = cfg.connect_timeout
-        self._connect_timer: asyncio.TimerHandle | None = None
-
-    def connect(self, *_args: Any, **_kwargs: Any) -> asyncio.Task[Any] | None:
-        # panoramisk's close() cannot cancel a reconnect that is already scheduled with
-        # call_later, so whatever timer fires late, this flag has the last word.
-        if self.closing:
-            _log.debug("ami_connect_skipped_closing")
-            return None
-        task: asyncio.Task[Any] = super().connect()
-        self.connect_task = task
-        # panoramisk's connect has no deadline; a black-holed PBX would hold it for minutes.
-        self._connect_timer = self.loop.call_later(self._connect_timeout, task.cancel)
-        return task
-
-    def connection_made(self, f: asyncio.Task[Any]) -> None:
-        # The connect task's done-callback (panoramisk's name for it). On success the protocol
-        # has already taken over (and sent Login); panoramisk's own Login, pinger and fixed
-        # integer reconnect delay stay unused.
-        if self._connect_timer is not None:
-            self._connect_timer.cancel()
-            self._connect_timer = None
-        self.connect_task = None
-        if f.cancelled():
-            if not self.closing:
-                self._client._on_connect_failed(f"connect timeout after {self._connect_timeout}s")
-            return
-        exc = f.exception()
-        if exc is not None:
-            self._client._on_connect_failed(f"{type(exc).__name__}: {exc}")
-
-    async def send_awaiting_actions(self, *_args: Any) -> None:
-        # panoramisk registers this on FullyBooted to re-send actions that were unanswered when
-        # the link dropped (Originate included: a second call). Never.
-        self.awaiting_actions.clear()
-
-
 class AmiClient:
     """The service's only way to talk to Asterisk. See the module docstring for the rules."""
 
@@ -352,8 +147,8 @@ class AmiClient:
         self.stats = AmiStats()
         self._cfg = cfg
         self._secret = secret
-        self._manager = _Manager(self, cfg)
-        self._protocol: _AmiProtocol | None = None
+        self._manager = AmiManager(self, cfg)
+        self._protocol: AmiProtocol | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconnect: asyncio.TimerHandle | None = None
         self._attempt = 0
@@ -416,7 +211,7 @@ class AmiClient:
         comes later as an `OriginateResponse` event (same ActionID) in the event queue.
         Raises AmiNotReady, AmiTimeout, AmiDisconnected (never re-sent), AmiActionFailed.
         """
-        return (await self._call(action, _SINGLE, timeout))[0]
+        return (await self._call(action, SINGLE, timeout))[0]
 
     async def send_list(
         self,
@@ -427,7 +222,7 @@ class AmiClient:
         """Send a list action (CoreShowChannels, QueueStatus, Status...): returns
         [response, events..., the `EventList: Complete` event]; a reply without
         `EventList: start` (or an error) ends it at once. `timeout` covers the whole list."""
-        return await self._call(action, _LIST, timeout)
+        return await self._call(action, LIST, timeout)
 
     async def command(self, cli: str, *, timeout: float | None = None) -> list[str]:  # noqa: ASYNC109
         """Run a CLI command (`Action: Command`) and return its output lines."""
@@ -474,7 +269,7 @@ class AmiClient:
     async def _call(
         self, action: Mapping[str, str], kind: int, deadline: float | None
     ) -> list[Frame]:
-        name, fields = _prepare(action)
+        name, fields = prepare(action)
         proto = self._protocol
         if self._failure is not None:
             raise AmiNotReady(f"{name}: {self._failure}")
@@ -489,17 +284,12 @@ class AmiClient:
             self.stats.actions_timed_out += 1
             _log.warning("ami_action_timeout", action=name, action_id=aid, timeout=seconds)
             raise
-        response = frames[0]
-        if response.get("Response") not in _SUCCESS:
-            message = response.get("Message", "")
-            if "Output" in response:  # Command errors carry the CLI's text here
-                message = f"{message}: {response['Output']}" if message else response["Output"]
-            raise AmiActionFailed(name, message or f"Response: {response.get('Response')}")
+        check_reply(name, frames[0])
         return frames
 
     # -- connection lifecycle (called from the protocol and the Manager) --------------------
 
-    def _on_connection_made(self, proto: _AmiProtocol) -> None:
+    def _on_connection_made(self, proto: AmiProtocol) -> None:
         if self._closing:
             proto.close("closed")
             return
@@ -511,12 +301,12 @@ class AmiClient:
             "Secret": self._secret,
             "Events": "on",
         }
-        proto.submit(self._next_id(), "Login", login, _LOGIN)
+        proto.submit(self._next_id(), "Login", login, LOGIN)
         task = asyncio.get_running_loop().create_task(self._session(proto), name="ami-session")
         self._tasks.add(task)
         task.add_done_callback(functools.partial(self._session_done, proto))
 
-    async def _session(self, proto: _AmiProtocol) -> None:
+    async def _session(self, proto: AmiProtocol) -> None:
         """Login gate, then keepalive, for one connection."""
         cfg = self._cfg
         try:
@@ -534,7 +324,7 @@ class AmiClient:
             if not proto.usable:
                 return
             try:
-                await _exchange(proto, self._next_id(), "Ping", ping, _SINGLE, cfg.ping_timeout)
+                await _exchange(proto, self._next_id(), "Ping", ping, SINGLE, cfg.ping_timeout)
             except AmiTimeout:
                 if asyncio.get_running_loop().time() - proto.last_rx < cfg.ping_timeout:
                     # Data is still flowing: an overloaded Asterisk answers the Ping behind its
@@ -550,7 +340,7 @@ class AmiClient:
             except AmiDisconnected:
                 return
 
-    def _session_done(self, proto: _AmiProtocol, task: asyncio.Task[None]) -> None:
+    def _session_done(self, proto: AmiProtocol, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # A bug, not a network state: say so, and start over from a fresh connection
@@ -558,8 +348,8 @@ class AmiClient:
             _log.error("ami_session_failed", exc_info=exc)
             proto.abort(f"internal error: {type(exc).__name__}")
 
-    def _on_login_reply(self, proto: _AmiProtocol, frame: Frame) -> None:
-        if frame.get("Response") in _SUCCESS:
+    def _on_login_reply(self, proto: AmiProtocol, frame: Frame) -> None:
+        if frame.get("Response") in SUCCESS:
             proto.logged_in = True
             self._check_ready(proto)
             return
@@ -575,7 +365,7 @@ class AmiClient:
         proto.close("authentication failed")
         self._wake()
 
-    def _check_ready(self, proto: _AmiProtocol) -> None:
+    def _check_ready(self, proto: AmiProtocol) -> None:
         if proto.ready or not (proto.logged_in and proto.booted) or proto is not self._protocol:
             return
         proto.ready = True
@@ -587,7 +377,7 @@ class AmiClient:
         _log.info("ami_connected", host=self._cfg.host, port=self._cfg.port, version=proto.version)
         self._wake()
 
-    def _on_connection_lost(self, proto: _AmiProtocol, reason: str) -> None:
+    def _on_connection_lost(self, proto: AmiProtocol, reason: str) -> None:
         if proto is not self._protocol:
             return
         self._protocol = self._manager.protocol = None
@@ -656,46 +446,3 @@ class AmiClient:
             _log.warning(
                 "ami_frame_malformed", reason=frame.reason, size=frame.size, suppressed=held
             )
-
-
-async def _exchange(
-    proto: _AmiProtocol,
-    aid: str,
-    action: str,
-    fields: Mapping[str, str],
-    kind: int,
-    seconds: float,
-) -> list[Frame]:
-    p = proto.submit(aid, action, fields, kind)
-    try:
-        async with asyncio.timeout(seconds):
-            return await p.future
-    except TimeoutError as err:
-        if kind == _LIST:
-            proto.abandon(aid)
-        raise AmiTimeout(f"{action} {aid}: no response within {seconds}s") from err
-    finally:
-        proto.pending.pop(aid, None)
-        if p.future.done() and not p.future.cancelled():
-            p.future.exception()  # retrieved: a drop racing a cancel must not log "never retrieved"
-
-
-def _prepare(action: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    name = action.get("Action")
-    if not name:
-        raise ValueError("an AMI action needs an 'Action' header")
-    fields: dict[str, str] = {}
-    for key, value in action.items():
-        if key.lower() == "actionid":
-            raise ValueError(f"{name}: ActionID is assigned by AmiClient")
-        # A CR or LF would let a value inject headers or a whole second action.
-        if not key or ":" in key or any(c in s for s in (key, value) for c in "\r\n"):
-            raise ValueError(f"{name}: header {key!r} contains ':', CR or LF")
-        fields[key] = value
-    if name.lower() == "originate":
-        # A synchronous Originate holds its reply until the call is answered or fails, and
-        # panoramisk waits for more after "successfully queued". Async, the reply is immediate
-        # and the result arrives as an OriginateResponse event.
-        fields = {k: v for k, v in fields.items() if k.lower() != "async"}
-        fields["Async"] = "true"
-    return name, fields
