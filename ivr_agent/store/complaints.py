@@ -38,6 +38,20 @@ async def _history(
     )
 
 
+async def note_callback(
+    conn: aiosqlite.Connection, callback_id: int, status: str, *, by: str, at: float, note: str
+) -> list[int]:
+    """Append `callback_<status>` to the history of every complaint whose callback this is (the
+    handbook's promise kept, or why not); the complaint ids. Inside the caller's transaction."""
+    cur = await conn.execute("SELECT id FROM complaints WHERE callback_id = ?", (callback_id,))
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    for cid in ids:
+        await _history(
+            conn, cid, at, by, f"callback_{status}", {"callback": callback_id, "note": note}
+        )
+    return ids
+
+
 async def add(
     db: Db,
     *,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ivr_agent.domain.roster import MAX_SHIFT_SECONDS
-from ivr_agent.store import blacklist, customers
+from ivr_agent.store import blacklist, complaints, customers
 from ivr_agent.store import callbacks as cb
 from ivr_agent.store import roster as roster_store
 from ivr_agent.store.desk_audit import audit
@@ -160,6 +160,9 @@ async def close(callback_id: int, body: CloseBody, request: Request, p: Staff) -
         async with deps.db.write() as conn:
             row = await cb.close(conn, callback_id, body.status, by=p.user.name, at=now,
                                  note=body.note, agent=agent)  # fmt: skip
+            await complaints.note_callback(
+                conn, callback_id, body.status, by=p.user.name, at=now, note=body.note
+            )
             await audit(
                 conn, now, p.user.name, p.user.role.value, f"callback_{body.status}",
                 {"id": callback_id, "note": body.note}, client=p.client,

@@ -303,6 +303,8 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "complaint_history": "处理记录",
         "hist_created": "登记",
         "hist_status": "状态变更",
+        "hist_callback_done": "已回访",
+        "hist_callback_cancelled": "回访已取消",
         "no_moves": "该投诉已关闭,不能再变更。",
         "err_complaint_not_found": "找不到该投诉,或它不属于您正在或最近接听的来电用户。",
         "err_complaint_conflict": "投诉不能变更为该状态。",
@@ -382,6 +384,8 @@ _CONSOLE: Final[dict[str, dict[str, str]]] = {
         "complaint_history": "History",
         "hist_created": "Filed",
         "hist_status": "Status change",
+        "hist_callback_done": "Called back",
+        "hist_callback_cancelled": "Callback cancelled",
         "no_moves": "This complaint is closed; it cannot change any more.",
         "err_complaint_not_found": (
             "No such complaint, or it is not about a caller you are (or were recently) talking to."

@@ -286,3 +286,7 @@ async def test_the_claimer_reads_the_linked_complaint_until_the_callback_is_clos
     )
     assert done.status_code == 200, done.text
     assert (await work.agent1.get(path)).status_code == 404
+    # The complaint's own history says the promised callback was made, by whom, with the note.
+    last = (await complaints.history(work.site.db.conn, work.complaint))[-1]
+    assert (last["actor"], last["action"]) == ("agent1", "callback_done")
+    assert last["detail"] == {"callback": work.late, "note": "已解决"}
