@@ -17,7 +17,7 @@ import aiosqlite
 from ivr_agent.errors import IvrAgentError, StorageError
 from ivr_agent.store.db import parse_utc_text, utc_text
 from ivr_agent.store.roster import append_audit
-from ivr_agent.store.txn import Db
+from ivr_agent.store.txn import Db, write_one
 
 _COLS: Final = "id, kind, call_id, agent, at, detail, acknowledged_by, acknowledged_at"
 _INSERT: Final = (
@@ -50,14 +50,7 @@ class Alert:
 async def raise_alert(db_or_conn: Db | aiosqlite.Connection, alert: Alert) -> Alert | None:
     """Store `alert`; the stored one with its id, or None if the call had this kind already."""
     params = (alert.kind, alert.call_id, alert.agent, utc_text(alert.at), alert.detail)
-    try:
-        if isinstance(db_or_conn, Db):
-            async with db_or_conn.write() as conn:
-                cur = await conn.execute(_INSERT, params)
-        else:
-            cur = await db_or_conn.execute(_INSERT, params)
-    except sqlite3.Error as err:
-        raise StorageError(f"cannot store {alert.kind} alert: {err}") from err
+    cur = await write_one(db_or_conn, _INSERT, params, f"store {alert.kind} alert")
     if cur.rowcount != 1 or cur.lastrowid is None:
         return None
     return Alert(alert.kind, alert.call_id, alert.agent, alert.at, alert.detail, cur.lastrowid)

@@ -17,7 +17,7 @@ import aiosqlite
 
 from ivr_agent.errors import IvrAgentError, StorageError
 from ivr_agent.store.db import utc_text
-from ivr_agent.store.txn import Db
+from ivr_agent.store.txn import Db, write_one
 
 REASONS: Final = ("after_hours", "complaint", "other")
 STATUSES: Final = ("open", "done", "cancelled")
@@ -82,14 +82,7 @@ async def add_callback(
     if not caller_number.strip():
         raise CallbackError("callback without a caller number")
     params = (call_id, caller_number, reason, utc_text(due_at), note, created_by, utc_text(at))
-    try:
-        if isinstance(db_or_conn, Db):
-            async with db_or_conn.write() as conn:
-                cur = await conn.execute(_INSERT, params)
-        else:
-            cur = await db_or_conn.execute(_INSERT, params)
-    except sqlite3.Error as err:
-        raise StorageError(f"cannot store callback request: {err}") from err
+    cur = await write_one(db_or_conn, _INSERT, params, "store callback request")
     if cur.lastrowid is None:  # pragma: no cover - sqlite always sets it after an INSERT
         raise StorageError("callback insert returned no id")
     return int(cur.lastrowid)
@@ -150,37 +143,6 @@ async def get_callback(conn: aiosqlite.Connection, id: int) -> dict[str, object]
 
 def _row(row: Iterable[object]) -> dict[str, object]:
     return dict(zip(_NAMES, tuple(row), strict=True))
-
-
-async def set_callback_status(
-    db_or_conn: Db | aiosqlite.Connection,
-    id: int,  # the agreed signature (shadows the builtin)
-    status: str,
-    *,
-    by: str,
-    at: float,
-    note: str = "",
-) -> None:
-    """Close (done/cancelled) or reopen a callback request. Unknown id -> CallbackError."""
-    if status not in STATUSES:
-        raise CallbackError(f"callback status {status!r}: one of {', '.join(STATUSES)}")
-    closed = status != "open"
-    sql = (
-        "UPDATE callbacks SET status = ?, closed_by = ?, closed_at = ?,"
-        " note = CASE WHEN ? = '' THEN note WHEN note = '' THEN ? ELSE note || char(10) || ? END"
-        " WHERE id = ?"
-    )
-    params = (status, by if closed else "", utc_text(at) if closed else None, note, note, note, id)
-    try:
-        if isinstance(db_or_conn, Db):
-            async with db_or_conn.write() as conn:
-                cur = await conn.execute(sql, params)
-        else:
-            cur = await db_or_conn.execute(sql, params)
-    except sqlite3.Error as err:
-        raise StorageError(f"cannot update callback request {id}: {err}") from err
-    if cur.rowcount == 0:
-        raise CallbackError(f"no callback request {id}")
 
 
 async def claim(conn: aiosqlite.Connection, id: int, *, agent: str, at: float) -> dict[str, object]:

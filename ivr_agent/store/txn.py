@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -102,3 +102,17 @@ class Db:
 def _busy(err: sqlite3.Error) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+async def write_one(
+    target: Db | aiosqlite.Connection, sql: str, params: Sequence[object], what: str
+) -> aiosqlite.Cursor:
+    """One statement: in a transaction of its own on a `Db`, or in the caller's transaction on
+    a connection. SQLite errors become StorageError naming `what`."""
+    try:
+        if isinstance(target, Db):
+            async with target.write() as conn:
+                return await conn.execute(sql, params)
+        return await target.execute(sql, params)
+    except sqlite3.Error as err:
+        raise StorageError(f"cannot {what}: {err}") from err

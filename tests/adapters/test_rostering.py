@@ -203,7 +203,8 @@ async def test_callback_event_is_stored_and_long_calls_alert(db: Db) -> None:
         await _until(lambda: feature.alerts.raised == 1)
     (alert,) = await alerts.list_alerts(db.conn)
     assert (alert.kind, alert.call_id, alert.agent) == ("long_call", "9.8", "agent1")
-    await callbacks.set_callback_status(db, rows[0]["id"], "done", by="李主管", at=now, note="ok")  # type: ignore[arg-type]
+    async with db.write() as conn:
+        await callbacks.close(conn, rows[0]["id"], "done", by="李主管", at=now, note="ok")  # type: ignore[arg-type]
     assert await callbacks.list_callbacks(db.conn, status="open") == []
 
 
