@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
+import aiosqlite
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -52,11 +53,7 @@ async def search(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     found = await customers.search(deps.db.conn, q)
-    async with deps.db.write() as conn:
-        await audit(
-            conn, deps.clock(), p.user.name, p.user.role.value, "customer_search",
-            {"q": q, "numbers": [c["number"] for c in found]}, client=p.client,
-        )  # fmt: skip
+    await _looked_up(deps, p, "customer_search", {"q": q, "numbers": [c["number"] for c in found]})
     return {"customers": found}
 
 
@@ -82,12 +79,10 @@ async def callbacks(
         rows = await cb.list_callbacks(deps.db.conn, status="open", overdue_at=late)
     if agent:
         return {"callbacks": [_for_agent(r, p.user.agent) for r in rows]}
-    async with deps.db.write() as conn:
-        await audit(
-            conn, now, p.user.name, p.user.role.value, "callbacks_view",
-            {"overdue": overdue, "status": status, "ids": [r["id"] for r in rows]},
-            client=p.client,
-        )  # fmt: skip
+    await _looked_up(
+        deps, p, "callbacks_view",
+        {"overdue": overdue, "status": status, "ids": [r["id"] for r in rows]}, at=now,
+    )  # fmt: skip
     return {"callbacks": rows}
 
 
@@ -136,11 +131,14 @@ async def claim(callback_id: int, request: Request, p: Agent) -> dict[str, Any]:
     try:
         async with deps.db.write() as conn:
             row = await cb.claim(conn, callback_id, agent=agent, at=now)
-            await audit(
-                conn, now, p.user.name, p.user.role.value, "callback_claim",
-                {"id": callback_id, "agent": agent}, client=p.client,
+            await _audit(
+                conn,
+                now,
+                p,
+                "callback_claim",
+                {"id": callback_id, "agent": agent},
                 call_id=str(row["call_id"]) or None,
-            )  # fmt: skip
+            )
     except cb.CallbackError as err:
         raise _refused(err) from None
     log.info("callback_claimed", callback_id=callback_id, agent=agent)
@@ -163,10 +161,9 @@ async def close(callback_id: int, body: CloseBody, request: Request, p: Staff) -
             await complaints.note_callback(
                 conn, callback_id, body.status, by=p.user.name, at=now, note=body.note
             )
-            await audit(
-                conn, now, p.user.name, p.user.role.value, f"callback_{body.status}",
-                {"id": callback_id, "note": body.note}, client=p.client,
-            )  # fmt: skip
+            await _audit(
+                conn, now, p, f"callback_{body.status}", {"id": callback_id, "note": body.note}
+            )
     except cb.CallbackError as err:
         raise _refused(err) from None
     log.info("callback_closed", callback_id=callback_id, status=body.status, by=p.user.name)
@@ -182,10 +179,9 @@ async def release(callback_id: int, request: Request, p: Staff) -> dict[str, Any
     try:
         async with deps.db.write() as conn:
             had = await cb.release(conn, callback_id, agent=agent)
-            await audit(
-                conn, now, p.user.name, p.user.role.value, "callback_release",
-                {"id": callback_id, "from": had["assigned_to"]}, client=p.client,
-            )  # fmt: skip
+            await _audit(
+                conn, now, p, "callback_release", {"id": callback_id, "from": had["assigned_to"]}
+            )
     except cb.CallbackError as err:
         raise _refused(err) from None
     log.info("callback_released", callback_id=callback_id, by=p.user.name,
@@ -199,11 +195,7 @@ async def blacklist_listing(
 ) -> dict[str, Any]:
     deps = deps_of(request)
     rows = await blacklist.listing(deps.db.conn, status)
-    async with deps.db.write() as conn:
-        await audit(
-            conn, deps.clock(), p.user.name, p.user.role.value, "blacklist_view",
-            {"status": status, "ids": [r["id"] for r in rows]}, client=p.client,
-        )  # fmt: skip
+    await _looked_up(deps, p, "blacklist_view", {"status": status, "ids": [r["id"] for r in rows]})
     return {"entries": rows}
 
 
@@ -218,3 +210,21 @@ async def decide(entry_id: int, body: Decision, request: Request, p: Supervisor)
     except blacklist.BlacklistError as err:
         raise ApiError(409, str(err)) from None
     return {"id": entry_id, "status": body.decision}
+
+
+async def _audit(
+    conn: aiosqlite.Connection, at: float, p: Principal, action: str, detail: object,
+    *, call_id: str | None = None,
+) -> None:  # fmt: skip
+    """The audit row of what `p` did, in the caller's write transaction."""
+    await audit(
+        conn, at, p.user.name, p.user.role.value, action, detail, client=p.client, call_id=call_id
+    )
+
+
+async def _looked_up(
+    deps: WebDeps, p: Principal, action: str, detail: object, *, at: float | None = None
+) -> None:
+    """The audit row of a supervisor's look-up (a read), in a transaction of its own."""
+    async with deps.db.write() as conn:
+        await _audit(conn, deps.clock() if at is None else at, p, action, detail)

@@ -19,7 +19,7 @@ from ivr_agent.domain.screenpop import build, kind_for
 from ivr_agent.errors import AmiError
 from ivr_agent.store import blacklist, complaints, customers
 from ivr_agent.store.callbacks import add_callback
-from ivr_agent.store.db import utc_text
+from ivr_agent.store.db import parse_utc_text, utc_text
 from ivr_agent.store.users import Role
 from ivr_agent.web.auth import Principal, json_only, require
 from ivr_agent.web.deps import WebDeps, deps_of
@@ -77,13 +77,14 @@ async def my_call(deps: WebDeps, agent: str, call_id: str) -> tuple[str, str]:
         (call_id, agent),
     ) as cur:
         row = await cur.fetchone()
-    if row is not None:
-        ended = (
-            dt.datetime.fromisoformat(row[1].replace("Z", "+00:00")).timestamp() if row[1] else None
-        )
-        if privacy.may_see_call(agent, agent, ended, now):
-            return call_id, str(row[0])
+    if row is not None and privacy.may_see_call(agent, agent, _ended(row[1]), now):
+        return call_id, str(row[0])
     raise ApiError(404, "no such call among yours")
+
+
+def _ended(text: str | None) -> float | None:
+    """A calls row's ended_at (UTC text, NULL while live) as epoch seconds."""
+    return parse_utc_text(text) if text else None
 
 
 def _live(deps: WebDeps, agent: str) -> Call | None:
@@ -207,10 +208,7 @@ async def handles_caller(deps: WebDeps, agent: str, number: str) -> bool:
         (agent, number),
     ) as cur:
         row = await cur.fetchone()
-    if row is None:
-        return False
-    ended = dt.datetime.fromisoformat(row[0].replace("Z", "+00:00")).timestamp() if row[0] else None
-    return privacy.may_see_call(agent, agent, ended, deps.clock())
+    return row is not None and privacy.may_see_call(agent, agent, _ended(row[0]), deps.clock())
 
 
 async def _my_complaint(deps: WebDeps, agent: str, complaint_id: int) -> dict[str, Any]:

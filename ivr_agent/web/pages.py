@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ivr_agent.domain import complaints as complaint_rules
 from ivr_agent.domain.calls import Disposition
 from ivr_agent.store.users import Role
-from ivr_agent.web.auth import principal
+from ivr_agent.web.auth import Principal, principal
 from ivr_agent.web.deps import deps_of
 from ivr_agent.web.i18n import LANGUAGES, messages, pick_language
 
@@ -103,13 +103,22 @@ async def login_page(request: Request) -> Response:
     return _render(request, "login.html")
 
 
-@router.get("/recordings", include_in_schema=False)
-async def recordings_page(request: Request) -> Response:
+async def signed_in_as(request: Request, role: Role, **forbidden: str) -> Principal | Response:
+    """The signed-in user if they have `role`; else the page to send instead: the login page
+    (coming back here after) or the forbidden page (`forbidden`: its texts for this page)."""
     p = await principal(request)
     if p is None:
-        return RedirectResponse("/login?next=/recordings", status_code=303)
-    if p.user.role is not Role.SUPERVISOR:
-        response = _render(request, "forbidden.html", user=p.user.name)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    if p.user.role is not role:
+        response = _render(request, "forbidden.html", user=p.user.name, **forbidden)
         response.status_code = 403
         return response
+    return p
+
+
+@router.get("/recordings", include_in_schema=False)
+async def recordings_page(request: Request) -> Response:
+    p = await signed_in_as(request, Role.SUPERVISOR)
+    if isinstance(p, Response):
+        return p
     return _render(request, "recordings.html", user=p.user.name)
