@@ -56,6 +56,8 @@ import structlog
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
+from record_traffic import parse_headers  # noqa: E402  # bench/ is sys.path[0]
+
 from ivr_agent.app import Service  # noqa: E402
 from ivr_agent.config import AmiConfig, HotlineConfig, Settings, StorageConfig  # noqa: E402
 
@@ -66,16 +68,6 @@ SERVICE_USER = "bench-service"  # the server waits for CoreShowChannels before r
 BARE_USER = "bench-bare"  # the server replays right after FullyBooted
 _CHUNK = 1 << 18
 _BANNER = b"Asterisk Call Manager/9.0.0\r\n"
-
-
-def parse_headers(raw: bytes) -> dict[str, str]:
-    """One frame's headers (first occurrence wins); independent of the code under test."""
-    out: dict[str, str] = {}
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
-        key, sep, value = line.partition(": ")
-        if sep and key not in out:
-            out[key] = value
-    return out
 
 
 def frames_of(blob: bytes) -> list[bytes]:
