@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import json
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ivr_agent.domain.calls import Call, CallState, Disposition
@@ -16,21 +16,30 @@ _ENUMS: dict[str, type[enum.Enum]] = {"state": CallState, "disposition": Disposi
 _FIELDS = {f.name for f in dataclasses.fields(Call)}
 
 
-# A Call's fields in order, read with one attrgetter; one encoder built once (json.dumps with
-# arguments builds a new encoder per call). Every call row of every flush goes through here.
-_NAMES = tuple(f.name for f in dataclasses.fields(Call))
-_VALUES = operator.attrgetter(*_NAMES)
+# One encoder built once (json.dumps with arguments builds a new one per call): every call row
+# of every flush goes through here.
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+_Reader = tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]
+_READERS: dict[type, _Reader] = {}
+
+
+def _fields_of(cls: type) -> _Reader:
+    """A dataclass's field names in order, and one attrgetter that reads them all (cached)."""
+    found = _READERS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        read = operator.attrgetter(*names)
+        found = _READERS[cls] = (names, read if len(names) > 1 else lambda obj: (read(obj),))
+    return found
 
 
 def call_to_json(call: object) -> str:
     """Every field of the call; enums by value, frozensets as sorted lists."""
-    if type(call) is Call:
-        pairs: Iterable[tuple[str, Any]] = zip(_NAMES, _VALUES(call), strict=True)
-    else:  # another dataclass shaped like a Call (tests, older snapshots)
-        pairs = ((f.name, getattr(call, f.name)) for f in dataclasses.fields(call))  # type: ignore[arg-type]
+    names, read = _fields_of(type(call))
     out: dict[str, Any] = {}
-    for name, value in pairs:
+    for name, value in zip(names, read(call), strict=True):
         if isinstance(value, enum.Enum):
             value = value.value
         elif isinstance(value, frozenset):
