@@ -46,6 +46,7 @@ from ivr_agent.domain.events import (
 )
 
 _S = CallState
+_EARLY_MAX: Final = 256  # OriginateResponses kept waiting for their Newchannel
 # A snapshot cannot see a hold or a ringing agent: these book states agree with it.
 _AGREES: Final = frozenset({(_S.ON_HOLD, _S.CONNECTED), (_S.AGENT_RINGING, _S.QUEUED)})
 
@@ -68,7 +69,9 @@ class CallChange:
 class CallBook:
     """The live calls by Linkedid. Mutable but pure: no I/O, no clock."""
 
-    __slots__ = ("_calls", "_ended", "_ended_max", "_linked", "_lost_at", "_unconfirmed")
+    __slots__ = (
+        "_calls", "_early", "_ended", "_ended_max", "_linked", "_lost_at", "_unconfirmed",
+    )  # fmt: skip
 
     def __init__(self, *, ended_memory: int = 10_000) -> None:
         self._calls: dict[str, Call] = {}
@@ -78,6 +81,10 @@ class CallBook:
         self._ended: dict[str, None] = {}
         self._ended_max = ended_memory
         self._unconfirmed: set[str] | None = None  # the resync window, see the module doc
+        # OriginateResponses that came before their channel's Newchannel (Asterisk sends them
+        # straight from the originating thread, so they can overtake the channel's own events
+        # on a busy PBX): applied when that channel starts its call. Oldest dropped first.
+        self._early: dict[str, OriginateResponse] = {}
         self._lost_at: float | None = None  # when the AMI link dropped
 
     def __len__(self) -> int:
@@ -120,6 +127,11 @@ class CallBook:
             call = self._calls.get(event.linkedid or self._linked.get(event.uniqueid, ""))
         elif isinstance(event, OriginateResponse):
             call = self._calls.get(self._linked.get(event.uniqueid, ""))
+            if call is None and event.uniqueid and event.uniqueid not in self._ended:
+                self._early[event.uniqueid] = event
+                if len(self._early) > _EARLY_MAX:
+                    del self._early[next(iter(self._early))]
+                return None
         else:
             return None  # FullyBooted, Shutdown, QueueMember, ...: not about a call
         if call is None:
@@ -185,6 +197,9 @@ class CallBook:
 
     def _start(self, event: Newchannel) -> CallChange:
         call = new_call(event)
+        early = self._early.pop(event.uniqueid, None) if self._early else None
+        if early is not None:
+            call = transition(call, early)
         self._calls[call.call_id] = call
         self._linked[event.uniqueid] = call.call_id
         return CallChange(call, None, call.state, False, event)

@@ -813,6 +813,25 @@ def test_book_routes_events_without_linkedid_by_uniqueid() -> None:
     assert book.apply(ev.OriginateResponse(at=3.0, action_id="o2", response="Failure")) is None
 
 
+def test_an_originate_response_ahead_of_its_newchannel_still_gives_the_dialed_number() -> None:
+    """Asterisk sends OriginateResponse from the originating thread: on a busy PBX it can come
+    before the Local caller leg's own Newchannel (a clean CI run lost the dialed number so)."""
+    book = CallBook()
+    early = ev.OriginateResponse(
+        at=0.1, action_id="o1", response="Success", uniqueid=CID, exten="95000"
+    )
+    assert book.apply(early) is None  # no call yet: kept for the Newchannel
+    change = book.apply(newchannel(at=0.2))
+    assert change is not None
+    assert change.call.dialed_number == "95000"
+    # Only once: a later call of another channel does not pick it up again.
+    other = CallBook()
+    assert other.apply(ev.OriginateResponse(at=0.1, action_id="o2", response="Failure")) is None
+    started = other.apply(newchannel(at=0.2))
+    assert started is not None
+    assert started.call.dialed_number == ""
+
+
 def test_book_ignores_core_show_channel_events() -> None:
     book = started_book()
     assert book.apply(ev.CoreShowChannel(at=1.0, uniqueid=CID, linkedid=CID)) is None
